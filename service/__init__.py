@@ -1,0 +1,1 @@
+"""mybox service: the HTTP API and the domain it serves."""

@@ -1,0 +1,1 @@
+"""Accounts, passwords, API tokens, browser sessions and the failed-login throttle."""

@@ -1,0 +1,3 @@
+"""HTTP routes (filled in by the files issue)."""
+
+ROUTES: list = []

@@ -1,0 +1,348 @@
+"""The only module that talks S3 (MinIO in production, SeaweedFS locally).
+
+Keeps to the S3 API both servers share: buckets, CORS, streamed multipart PUT, ranged GET,
+presigned GET/PUT (signed for the public host), ListParts, complete/abort, copy, delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from io import BytesIO
+from typing import AsyncIterator
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+import aiohttp
+from miniopy_async import Minio
+from miniopy_async.commonconfig import CopySource
+from miniopy_async.datatypes import Part
+from miniopy_async.error import InvalidResponseError, S3Error, ServerError
+
+from service.errors import TooLarge
+
+log = logging.getLogger("mybox.storage")
+
+STREAM_PART_SIZE = 8 * 1024 * 1024  # measured best here: 8 MiB parts, 2 in flight
+STREAM_PARALLEL = 2
+
+
+class StorageUnavailable(Exception):
+    """S3 did not answer (down, refused, timed out, 5xx)."""
+
+
+class ObjectMissing(Exception):
+    """The object (or upload) does not exist in S3."""
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    part_number: int
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    size: int
+    etag: str
+    content_type: str | None
+
+
+def _endpoint(url: str) -> tuple[str, bool]:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    return parts.netloc, parts.scheme == "https"
+
+
+def normalize_etag(etag: str) -> str:
+    return etag.strip().strip('"').lower()
+
+
+def _translate(exc: BaseException) -> BaseException:
+    if isinstance(exc, S3Error):
+        if exc.code in ("NoSuchKey", "NoSuchUpload", "NoSuchBucket", "NotFound"):
+            return ObjectMissing(f"{exc.code}: {exc.message}")
+        return exc
+    if isinstance(exc, (ServerError, InvalidResponseError, aiohttp.ClientError, OSError, asyncio.TimeoutError)):
+        return StorageUnavailable(f"object storage unavailable: {type(exc).__name__}")
+    return exc
+
+
+class Storage:
+    """One S3 endpoint and bucket, plus a second client that signs URLs for the public host."""
+
+    def __init__(self, *, endpoint: str, public_endpoint: str, access_key: str, secret_key: str,
+                 region: str, bucket: str, storage_class: str = "") -> None:
+        self.bucket = bucket
+        self.storage_class = storage_class
+        self.endpoint = endpoint
+        host, secure = _endpoint(endpoint)
+        pub_host, pub_secure = _endpoint(public_endpoint or endpoint)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=128, force_close=False),
+            timeout=aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5, sock_read=120),
+        )
+        self.client = Minio(host, access_key=access_key, secret_key=secret_key, secure=secure,
+                            region=region, session=self._session)
+        # presigning is computed locally; this client never opens a connection
+        self.signer = Minio(pub_host, access_key=access_key, secret_key=secret_key, secure=pub_secure,
+                            region=region)
+
+    async def close(self) -> None:
+        await self._session.close()
+        await self.signer.close_session()
+
+    # --- buckets and health -------------------------------------------------------------
+    async def ping(self) -> None:
+        try:
+            await self.client.bucket_exists(self.bucket)
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    async def ensure_bucket(self, cors_origins: tuple[str, ...] = ()) -> None:
+        try:
+            if not await self.client.bucket_exists(self.bucket):
+                try:
+                    await self.client.make_bucket(self.bucket)
+                except S3Error as exc:
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+            if cors_origins:
+                await self.put_cors(cors_origins)
+        except (S3Error, StorageUnavailable):
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    async def put_cors(self, origins: tuple[str, ...]) -> None:
+        """Let the web UI PUT parts straight to S3 and read the ETag header."""
+        rules = "".join(f"<AllowedOrigin>{escape(o)}</AllowedOrigin>" for o in origins)
+        body = (
+            '<CORSConfiguration><CORSRule>' + rules +
+            "<AllowedMethod>GET</AllowedMethod><AllowedMethod>PUT</AllowedMethod>"
+            "<AllowedMethod>HEAD</AllowedMethod><AllowedHeader>*</AllowedHeader>"
+            "<ExposeHeader>ETag</ExposeHeader><ExposeHeader>Content-Length</ExposeHeader>"
+            "<ExposeHeader>Content-Range</ExposeHeader><MaxAgeSeconds>3600</MaxAgeSeconds>"
+            "</CORSRule></CORSConfiguration>"
+        ).encode()
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        resp = await self.client._execute("PUT", self.bucket, body=body,
+                                          headers={"Content-MD5": md5, "Content-Type": "application/xml"},
+                                          query_params={"cors": ""})
+        resp.release()
+
+    # --- objects ------------------------------------------------------------------------
+    async def stat(self, key: str) -> ObjectStat:
+        try:
+            obj = await self.client.stat_object(self.bucket, key)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return ObjectStat(size=int(obj.size or 0), etag=normalize_etag(obj.etag or ""), content_type=obj.content_type)
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.stat(key)
+            return True
+        except ObjectMissing:
+            return False
+
+    async def remove(self, key: str) -> None:
+        """Delete an object; deleting a missing object is not an error (S3 semantics)."""
+        try:
+            await self.client.remove_object(self.bucket, key)
+        except Exception as exc:
+            err = _translate(exc)
+            if isinstance(err, ObjectMissing):
+                return
+            raise err from exc
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        try:
+            await self.client.put_object(self.bucket, key, BytesIO(data), len(data), content_type=content_type)
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    async def put_stream(self, key: str, chunks: AsyncIterator[bytes], *, content_type: str,
+                         max_bytes: int | None = None) -> tuple[int, str]:
+        """Stream an unknown-length body into one object with a multipart loop (8 MiB parts,
+        2 in flight), hashing as it goes. Returns (size, sha256 hex). Memory stays at about
+        (STREAM_PARALLEL + 1) parts. On any failure the S3 upload is aborted: nothing is left."""
+        digest = hashlib.sha256()
+        size = 0
+        buf = bytearray()
+        upload_id: str | None = None
+        tasks: set[asyncio.Task[str]] = set()
+        parts: list[Part] = []
+        sem = asyncio.Semaphore(STREAM_PARALLEL)
+        next_part = 0
+        headers = {"Content-Type": content_type}
+        if self.storage_class:
+            headers["x-amz-storage-class"] = self.storage_class
+
+        async def send(number: int, data: bytes) -> None:
+            async with sem:
+                etag = await self.client._upload_part(self.bucket, key, data, None, upload_id, number)
+            parts.append(Part(number, etag))
+
+        try:
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise TooLarge(f"file is larger than the limit of {max_bytes} bytes", code="file_too_large")
+                digest.update(chunk)
+                buf += chunk
+                while len(buf) >= STREAM_PART_SIZE:
+                    if upload_id is None:
+                        upload_id = await self.client._create_multipart_upload(self.bucket, key, headers)
+                    data = bytes(buf[:STREAM_PART_SIZE])
+                    del buf[:STREAM_PART_SIZE]
+                    # wait for a free slot before reading more: bounded memory, backpressure
+                    while len(tasks) >= STREAM_PARALLEL:
+                        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                        for t in done:
+                            tasks.discard(t)
+                            t.result()
+                    next_part += 1
+                    tasks.add(asyncio.create_task(send(next_part, data)))
+            if upload_id is None:
+                await self.client.put_object(self.bucket, key, BytesIO(bytes(buf)), len(buf),
+                                             content_type=content_type,
+                                             metadata={"x-amz-storage-class": self.storage_class} if self.storage_class else None)
+            else:
+                if buf:
+                    next_part += 1
+                    tasks.add(asyncio.create_task(send(next_part, bytes(buf))))
+                if tasks:
+                    await asyncio.gather(*tasks)
+                    tasks.clear()
+                parts.sort(key=lambda p: p.part_number)
+                await self.client._complete_multipart_upload(self.bucket, key, upload_id, parts)
+            return size, digest.hexdigest()
+        except BaseException as exc:
+            for t in tasks:
+                t.cancel()
+            if upload_id is not None:
+                try:
+                    await self.client._abort_multipart_upload(self.bucket, key, upload_id)
+                except Exception:
+                    log.warning("could not abort streamed upload of %s", key, exc_info=True)
+            if isinstance(exc, Exception):
+                raise _translate(exc) from exc
+            raise
+
+    async def open_range(self, key: str, offset: int = 0, length: int | None = None) -> aiohttp.ClientResponse:
+        """Start a (ranged) GET; the caller iterates response.content and must release it."""
+        if length == 0:
+            raise ValueError("empty range")
+        try:
+            return await self.client.get_object(self.bucket, key, offset=offset, length=length or 0)
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    async def iter_range(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Yield the object's bytes as S3 sends them (no re-chunking), then release the connection."""
+        resp = await self.open_range(key, offset, length)
+        try:
+            async for chunk in resp.content.iter_any():
+                yield chunk
+        except Exception as exc:
+            raise _translate(exc) from exc
+        finally:
+            resp.release()
+
+    async def copy_from(self, key: str, source: "Storage", source_key: str) -> None:
+        """Server-side copy when both live on one endpoint, else stream across."""
+        try:
+            if source.endpoint == self.endpoint:
+                await self.client.copy_object(self.bucket, key, CopySource(source.bucket, source_key))
+            else:
+                st = await source.stat(source_key)
+                await self.put_stream(key, source.iter_range(source_key), content_type=st.content_type or "application/octet-stream")
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    async def list_keys(self, prefix: str = "") -> AsyncIterator[tuple[str, int]]:
+        try:
+            async for obj in self.client.list_objects(self.bucket, prefix=prefix or None, recursive=True):
+                yield obj.object_name, int(obj.size or 0)
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    # --- presigning (computed locally, for the public host) -----------------------------
+    async def presign_get(self, key: str, expires: timedelta, *, filename_disposition: str | None = None,
+                          content_type: str | None = None) -> str:
+        headers: dict[str, str] = {}
+        if filename_disposition:
+            headers["response-content-disposition"] = filename_disposition
+        if content_type:
+            headers["response-content-type"] = content_type
+        return await self.signer.presigned_get_object(self.bucket, key, expires=expires,
+                                                      response_headers=headers or None)
+
+    async def presign_part(self, key: str, upload_id: str, part_number: int, expires: timedelta) -> str:
+        return await self.signer.get_presigned_url(
+            "PUT", self.bucket, key, expires=expires,
+            extra_query_params={"uploadId": upload_id, "partNumber": str(part_number)})
+
+    # --- multipart (client-driven, presigned parts) -------------------------------------
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        headers = {"Content-Type": content_type}
+        if self.storage_class:
+            headers["x-amz-storage-class"] = self.storage_class
+        try:
+            return await self.client._create_multipart_upload(self.bucket, key, headers)
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    async def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
+        """All uploaded parts, following ListParts pagination past 1,000 parts."""
+        out: list[StoredPart] = []
+        marker: str | None = None
+        try:
+            while True:
+                res = await self.client._list_parts(self.bucket, key, upload_id, max_parts=1000,
+                                                    part_number_marker=marker)
+                out.extend(StoredPart(p.part_number, normalize_etag(p.etag), int(p.size or 0)) for p in res.parts)
+                if not res.is_truncated or not res.next_part_number_marker:
+                    return out
+                marker = str(res.next_part_number_marker)
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        try:
+            await self.client._complete_multipart_upload(
+                self.bucket, key, upload_id, [Part(n, e) for n, e in sorted(parts)])
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            await self.client._abort_multipart_upload(self.bucket, key, upload_id)
+        except Exception as exc:
+            err = _translate(exc)
+            if isinstance(err, ObjectMissing):
+                return
+            raise err from exc
+
+
+def hot_storage(settings) -> Storage:  # settings: service.config.Settings
+    return Storage(endpoint=settings.s3_endpoint, public_endpoint=settings.s3_public_endpoint,
+                   access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+                   region=settings.s3_region, bucket=settings.s3_bucket)
+
+
+def cold_storage(settings) -> Storage:
+    endpoint = settings.s3_cold_endpoint or settings.s3_endpoint
+    return Storage(endpoint=endpoint,
+                   public_endpoint=settings.s3_public_endpoint if not settings.s3_cold_endpoint else endpoint,
+                   access_key=settings.s3_cold_access_key or settings.s3_access_key,
+                   secret_key=settings.s3_cold_secret_key or settings.s3_secret_key,
+                   region=settings.s3_region, bucket=settings.s3_cold_bucket,
+                   storage_class=settings.s3_cold_storage_class)

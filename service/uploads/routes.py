@@ -1,0 +1,3 @@
+"""HTTP routes (filled in by the uploads issue)."""
+
+ROUTES: list = []

@@ -1,0 +1,1 @@
+"""mybox background worker (arq)."""

@@ -2,6 +2,7 @@ import asyncio
 import secrets
 
 import asyncpg
+import pytest
 
 from service.db import drop_database, ensure_database
 from service.migrate import available_migrations, migrate
@@ -37,12 +38,8 @@ async def test_failed_migration_rolls_back(endpoints, tmp_path):
     (tmp_path / "0002_bad.sql").write_text("CREATE TABLE b (x int); SELECT no_such_function();")
     conn = await asyncpg.connect(url)
     try:
-        try:
+        with pytest.raises(asyncpg.PostgresError):
             await migrate(conn, tmp_path)
-        except asyncpg.PostgresError:
-            pass
-        else:
-            raise AssertionError("the bad migration should fail")
         tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
         assert "a" in tables and "b" not in tables
         assert [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")] == ["0001_ok"]

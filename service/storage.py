@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 
 import aiohttp
 from miniopy_async import Minio
-from miniopy_async.commonconfig import CopySource
+from miniopy_async.commonconfig import ComposeSource, CopySource
 from miniopy_async.datatypes import Part
 from miniopy_async.error import InvalidResponseError, S3Error, ServerError
 
@@ -257,13 +257,20 @@ class Storage:
             resp.release()
 
     async def copy_from(self, key: str, source: "Storage", source_key: str) -> None:
-        """Server-side copy when both live on one endpoint, else stream across."""
+        """Copy an object between buckets: server-side when both live on one endpoint
+        (CopyObject up to 5 GiB, multipart UploadPartCopy above), streamed across otherwise."""
         try:
+            st = await source.stat(source_key)
             if source.endpoint == self.endpoint:
-                await self.client.copy_object(self.bucket, key, CopySource(source.bucket, source_key))
+                if st.size <= 5 * 1024**3:
+                    await self.client.copy_object(self.bucket, key, CopySource(source.bucket, source_key))
+                else:
+                    await self.client.compose_object(self.bucket, key, [ComposeSource(source.bucket, source_key)])
             else:
-                st = await source.stat(source_key)
-                await self.put_stream(key, source.iter_range(source_key), content_type=st.content_type or "application/octet-stream")
+                await self.put_stream(key, source.iter_range(source_key),
+                                      content_type=st.content_type or "application/octet-stream")
+        except (ObjectMissing, StorageUnavailable):
+            raise
         except Exception as exc:
             raise _translate(exc) from exc
 

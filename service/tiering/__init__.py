@@ -1,0 +1,1 @@
+"""Cold storage: moving idle files to the cold tier, reading them back, archive restores."""

@@ -7,6 +7,7 @@ error between any two steps leaves the file downloadable, and the next run finis
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -142,24 +143,30 @@ async def drop_stale_copies(pool: asyncpg.Pool, tiers: Tiers, *, grace_seconds: 
 
 
 async def run_tiering(pool: asyncpg.Pool, tiers: Tiers, *, idle_seconds: int, batch: int = 100,
-                      grace_seconds: int = 0, restore_grace_seconds: int = 300) -> RunReport:
+                      grace_seconds: int = 0, restore_grace_seconds: int = 300, parallel: int = 4) -> RunReport:
     """One bounded tiering pass (the cron job): old copies first, then a batch of moves."""
     report = RunReport()
     report.stale_dropped = await drop_stale_copies(pool, tiers, grace_seconds=grace_seconds)
     async with pool.acquire() as conn:
         candidates = await q.cold_candidates(conn, idle_seconds, batch)
         report.restores_requeued = await q.stuck_restores(conn, restore_grace_seconds, batch)
-    for row in candidates:
-        try:
-            # the old hot copy stays until presigned URLs for it have expired (grace)
-            if await move_to_cold(pool, tiers, row["id"], drop_old=grace_seconds <= 0):
-                report.moved += 1
-                report.moved_bytes += row["size"]
-            else:
-                report.skipped += 1
-        except Exception:
-            report.failed += 1
-            log.warning("tiering of %s failed; the file stays hot and the next run retries", row["id"], exc_info=True)
+    sem = asyncio.Semaphore(parallel)
+
+    async def one(row: asyncpg.Record) -> None:
+        async with sem:
+            try:
+                # the old hot copy stays until presigned URLs for it have expired (grace)
+                if await move_to_cold(pool, tiers, row["id"], drop_old=grace_seconds <= 0):
+                    report.moved += 1
+                    report.moved_bytes += row["size"]
+                else:
+                    report.skipped += 1
+            except Exception:
+                report.failed += 1
+                log.warning("tiering of %s failed; the file stays hot and the next run retries", row["id"],
+                            exc_info=True)
+
+    await asyncio.gather(*(one(r) for r in candidates))
     return report
 
 

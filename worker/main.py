@@ -36,6 +36,9 @@ async def startup(ctx: dict) -> None:
     config: WorkerConfig = ctx["config"]
     if not logging.getLogger().handlers:
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if logging.getLogger("arq").handlers:  # the arq CLI gave arq its own handler: do not log twice
+        logging.getLogger("arq").propagate = False
+    logging.getLogger("pyvips").setLevel(logging.WARNING)  # libvips narrates every operation at INFO
     pyvips.cache_set_max(0)  # no operation cache: it would hold decoded images and open temp files
     ctx["vips_slots"] = asyncio.Semaphore(config.thumbnail_concurrency)
     ctx["pool"] = await _connect_pool(settings)

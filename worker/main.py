@@ -103,6 +103,7 @@ def make_worker_settings(settings: Settings, config: WorkerConfig | None = None,
         "health_check_interval": config.health_check_interval_seconds,
         "job_completion_wait": config.shutdown_grace_seconds,
         "max_jobs": config.max_jobs,
+        "poll_delay": config.poll_delay_seconds,
         "max_tries": config.job_max_tries,
         # no results kept: a finished job's id must not block the next enqueue of the same id
         "keep_result": 0,

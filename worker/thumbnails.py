@@ -15,6 +15,7 @@ import logging
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import AsyncIterator
 from uuid import UUID
 
 from service.storage import ObjectMissing, Storage
@@ -88,50 +89,58 @@ async def _store(ctx: dict, fid: UUID, webp: dict[int, bytes]) -> str:
 
 
 async def _make(ctx: dict, row: queries.FileRow) -> dict[int, bytes]:
-    settings, config = ctx["settings"], ctx["config"]
-    store = storage_for(ctx, row.tier)
     if row.size == 0:
         raise Outcome("none", "empty file")
+    store = storage_for(ctx, row.tier)
+    # one GET: its first bytes tell what the file is; only an image is read further
+    body = store.iter_range(row.object_key)
     try:
-        head = b"".join([c async for c in store.iter_range(row.object_key, 0, min(row.size, SNIFF_BYTES))])
-    except ObjectMissing:
-        raise Outcome("failed", "object missing from storage") from None
-    kind = imaging.sniff(head, row.content_type)
-    if kind is None:
-        raise Outcome("none", "not an image or video")
-
-    async with ctx["vips_slots"]:
+        head = b""
+        async for chunk in body:
+            head += chunk
+            if len(head) >= SNIFF_BYTES:
+                break
+        kind = imaging.sniff(head[:SNIFF_BYTES], row.content_type)
+        if kind is None:
+            raise Outcome("none", "not an image or video")
         with tempfile.TemporaryDirectory(prefix="mybox-thumb-") as tmp:
             if kind == "video":
-                source = await _video_frame(ctx, store, row, Path(tmp))
+                await body.aclose()  # ffmpeg reads just the parts it needs, by range
+                async with ctx["vips_slots"]:  # ffmpeg decodes: it takes a CPU slot like libvips
+                    source = await _video_frame(ctx, store, row, Path(tmp))
             else:
-                # most headers sit in the first bytes: refuse a bomb before downloading it
-                pixels = await asyncio.to_thread(imaging.header_pixels, head)
-                if pixels is not None and pixels > settings.thumbnail_max_pixels:
-                    raise Outcome("failed", f"image has {pixels} pixels, more than {settings.thumbnail_max_pixels}")
-                if row.size > config.thumbnail_max_bytes:
-                    raise Outcome("failed", f"image file larger than {config.thumbnail_max_bytes} bytes")
                 source = Path(tmp) / "source"
-                await _download(store, row.object_key, source)
+                await _download(ctx, row, head, body, source)
             try:
-                rendered = await asyncio.to_thread(imaging.render, source, settings.thumbnail_max_pixels,
-                                                   config.thumbnail_preview)
+                async with ctx["vips_slots"]:
+                    rendered = await asyncio.to_thread(imaging.render, source, ctx["settings"].thumbnail_max_pixels,
+                                                       ctx["config"].thumbnail_preview)
             except imaging.TooManyPixels as exc:
                 raise Outcome("failed", str(exc)) from None
             except imaging.Undecodable as exc:
-                raise Outcome("failed", f"cannot decode {'video frame' if kind == 'video' else 'image'}: {exc}") from None
+                what = "video frame" if kind == "video" else "image"
+                raise Outcome("failed", f"cannot decode {what}: {exc}") from None
+    except ObjectMissing:
+        raise Outcome("failed", "object missing from storage") from None
+    finally:
+        await body.aclose()
     return rendered.webp
 
 
-async def _download(store: Storage, key: str, dest: Path) -> None:
-    """Stream the object into a temporary file (libvips then reads it with shrink-on-load):
-    memory stays at one network chunk whatever the size."""
-    try:
-        with dest.open("wb") as f:
-            async for chunk in store.iter_range(key):
-                f.write(chunk)
-    except ObjectMissing:
-        raise Outcome("failed", "object missing from storage") from None
+async def _download(ctx: dict, row: queries.FileRow, head: bytes, body: AsyncIterator[bytes], dest: Path) -> None:
+    """Refuse a decompression bomb from the header when it sits in the first bytes (most formats),
+    before reading on; then stream the rest into a temporary file, which libvips reads with
+    shrink-on-load. Memory stays at one network chunk whatever the size."""
+    max_pixels = ctx["settings"].thumbnail_max_pixels
+    pixels = await asyncio.to_thread(imaging.header_pixels, head)
+    if pixels is not None and pixels > max_pixels:
+        raise Outcome("failed", f"image has {pixels} pixels, more than {max_pixels}")
+    if row.size > ctx["config"].thumbnail_max_bytes:
+        raise Outcome("failed", f"image file larger than {ctx['config'].thumbnail_max_bytes} bytes")
+    with dest.open("wb") as f:
+        f.write(head)
+        async for chunk in body:
+            f.write(chunk)
 
 
 async def _video_frame(ctx: dict, store: Storage, row: queries.FileRow, tmp: Path) -> Path:

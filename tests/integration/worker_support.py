@@ -72,9 +72,10 @@ class WorkerEnv:
 
     async def put_file(self, data: bytes, *, content_type: str = "application/octet-stream",
                        status: str = "available", declared_sha256: str | None = None, known_sha256: bool = True,
-                       store_object: bool = True, size: int | None = None, name: str = "f") -> StoredFile:
+                       store_object: bool = True, size: int | None = None, name: str = "f",
+                       file_id: uuid.UUID | None = None) -> StoredFile:
         """A files row as the upload paths leave it, and (unless told otherwise) its object."""
-        fid = uuid.uuid4()
+        fid = file_id or uuid.uuid4()
         key = f"objects/{fid}"
         if store_object:
             await self.storage.put_bytes(key, data, content_type)

@@ -59,7 +59,7 @@ async def verify_checksum(ctx: dict, file_id: str) -> str:
             await enqueue_job(ctx, "thumbnail", fid, "thumb")
     except TRANSIENT as exc:
         raise retry_later(ctx, exc) from exc
-    log.info("verified %s (%d bytes)%s", fid, size, " against the declared sha256" if declared else "")
+    log.info("checksum of %s stored (%d bytes)%s", fid, size, ", matches the declared one" if declared else "")
     return "verified" if declared else "checksum stored"
 
 

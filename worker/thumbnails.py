@@ -11,6 +11,7 @@ grace period and gives up after WorkerConfig.max_attempts. Running the job twice
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 from datetime import timedelta
@@ -53,25 +54,16 @@ async def thumbnail(ctx: dict, file_id: str) -> str:
         raise retry_later(ctx, exc) from exc
 
     try:
-        webp = await _make(ctx, row)
-    except Outcome as out:
-        await queries.set_thumbnail_outcome(pool, fid, out.state, out.reason)
-        log.info("thumbnail %s: %s (%s)", fid, out.state, out.reason)
-        return f"{out.state}: {out.reason}"
-    except TRANSIENT as exc:
         try:
-            await queries.give_back_thumbnail_attempt(pool, fid)
-        except TRANSIENT:
-            pass
-        raise retry_later(ctx, exc) from exc
-
-    try:
+            webp = await _make(ctx, row)
+        except Outcome as out:
+            await queries.set_thumbnail_outcome(pool, fid, out.state, out.reason)
+            log.info("thumbnail %s: %s (%s)", fid, out.state, out.reason)
+            return f"{out.state}: {out.reason}"
         return await _store(ctx, fid, webp)
     except TRANSIENT as exc:
-        try:
+        with contextlib.suppress(*TRANSIENT):
             await queries.give_back_thumbnail_attempt(pool, fid)
-        except TRANSIENT:
-            pass
         raise retry_later(ctx, exc) from exc
 
 

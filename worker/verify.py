@@ -8,6 +8,7 @@ service). When the client declared a checksum (status `verifying`):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 
@@ -40,10 +41,8 @@ async def verify_checksum(ctx: dict, file_id: str) -> str:
     except ObjectMissing:
         return await _corrupt(ctx, row, None, "object missing from storage")
     except TRANSIENT as exc:
-        try:
+        with contextlib.suppress(*TRANSIENT):
             await queries.give_back_verify_attempt(pool, fid)
-        except TRANSIENT:
-            pass
         raise retry_later(ctx, exc) from exc
 
     try:

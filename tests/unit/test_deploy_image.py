@@ -15,6 +15,7 @@ import pytest
 from tests.unit.deploy_support import ROOT, raw_compose, tool
 
 DOCKERFILE = ROOT / "deploy/Dockerfile"
+SCRIPTS = ["bundle.sh", "make-env.sh", "minio-init.sh", "backup.sh", "mc-mirror.sh"]
 
 
 def stages(text: str) -> list[list[str]]:
@@ -105,7 +106,7 @@ def test_dockerignore_sends_only_the_packages():
 
 
 def test_shell_scripts_pass_shellcheck():
-    scripts = [ROOT / "deploy/bundle.sh", ROOT / "deploy/make-env.sh", ROOT / "deploy/minio-init.sh"]
+    scripts = [ROOT / f"deploy/{name}" for name in SCRIPTS]
     result = subprocess.run([tool("shellcheck"), *map(str, scripts)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
@@ -125,6 +126,6 @@ def test_nginx_config_parses(tmp_path):
                           capture_output=True).returncode != 0
 
 
-@pytest.mark.parametrize("path", ["deploy/bundle.sh", "deploy/make-env.sh", "deploy/minio-init.sh"])
-def test_scripts_are_executable(path):
-    assert (ROOT / path).stat().st_mode & 0o111
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_scripts_are_executable(name):
+    assert (ROOT / "deploy" / name).stat().st_mode & 0o111

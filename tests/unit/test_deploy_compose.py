@@ -98,6 +98,7 @@ def test_one_image_three_commands(config):
     s = config["services"]
     assert s["api"]["image"] == s["worker"]["image"] == s["migrate"]["image"] == "mybox:latest"
     assert s["migrate"]["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert {s[n]["pull_policy"] for n in APP_SERVICES} == {"never"}  # no registry is asked for "mybox"
     assert s["api"]["command"] == ["python", "-m", "service"]
     assert s["worker"]["command"] == ["arq", "worker.main.WorkerSettings"]
     assert s["migrate"]["command"] == ["python", "-m", "service.migrate"]

@@ -121,9 +121,9 @@ def build_worker(settings: Settings, config: WorkerConfig | None = None, *, burs
 
 
 def __getattr__(name: str) -> Any:
-    """`WorkerSettings` on first access, from the environment (and .env)."""
+    """`WorkerSettings` (the class arq's CLI expects) on first access, from the environment (and .env)."""
     if name == "WorkerSettings":
-        value = make_worker_settings(load_settings(), load_worker_config())
+        value = type("WorkerSettings", (), make_worker_settings(load_settings(), load_worker_config()))
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

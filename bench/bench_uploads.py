@@ -233,7 +233,7 @@ async def run(quick: bool) -> dict:
                 await bench_init(api, h, 5)  # warm-up
                 out: dict = {}
                 out.update(await bench_init(api, h, 20 if quick else 300))
-                out.update(await bench_part_complete(api, s3, h, parts=8 if quick else 100, files=2 if quick else 10))
+                out.update(await bench_part_complete(api, s3, h, parts=8 if quick else 99, files=2 if quick else 10))
                 out["e2e"] = await bench_e2e(stack, api, s3, store, h, 48 * MiB if quick else 2 * GiB,
                                              rounds=1 if quick else 3)
                 out["sweep"] = await bench_sweep(stack, api, store, h, 100 if quick else 10_000)

@@ -182,6 +182,7 @@ async def part_complete(tx: Tx, storage: Storage, redis: ArqRedis | None, settin
     recorded = await queries.completed_parts(tx.conn, s.file_id)
     if len(recorded) == s.part_count:
         return await _complete(tx, storage, redis, settings, s, recorded)
+    await queries.set_durable_commit(tx.conn, False)
     return PartCompleteOut(file_id=s.file_id, status="uploading", completed_parts=sorted(recorded),
                            part_count=s.part_count)
 

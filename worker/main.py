@@ -21,7 +21,9 @@ from arq.worker import Worker
 
 from service.config import Settings, load_settings
 from service.db import create_pool
+from service.jobs import cron_schedule
 from service.storage import cold_storage, hot_storage
+from service.uploads import sweep as uploads_sweep
 from worker.config import WorkerConfig, load_worker_config
 from worker.purge import purge_file
 from worker.reconcile import reconcile
@@ -70,15 +72,6 @@ async def _connect_pool(settings: Settings, attempts: int = 30):
             await asyncio.sleep(1)
 
 
-def _schedule(seconds: int) -> dict[str, set[int]]:
-    """arq cron fields for "every N seconds" (N rounded to a divisor of a minute or an hour)."""
-    if seconds < 60:
-        step = next(d for d in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) if d >= max(1, seconds))
-        return {"second": set(range(0, 60, step))}
-    minutes = next((d for d in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) if d >= seconds // 60), 60)
-    return {"minute": set(range(0, 60, minutes)), "second": {0}}
-
-
 def make_worker_settings(settings: Settings, config: WorkerConfig | None = None, *,
                          with_cron: bool = True) -> dict[str, Any]:
     """arq worker settings (a dict arq accepts wherever it takes a WorkerSettings class)."""
@@ -92,7 +85,8 @@ def make_worker_settings(settings: Settings, config: WorkerConfig | None = None,
         ],
         "cron_jobs": [
             cron(reconcile, name="reconcile", run_at_startup=True, unique=True, max_tries=1, keep_result=0,
-                 timeout=config.reconcile_timeout_seconds, **_schedule(config.reconcile_interval_seconds)),
+                 timeout=config.reconcile_timeout_seconds, **cron_schedule(config.reconcile_interval_seconds)),
+            *uploads_sweep.cron_jobs(settings),
         ] if with_cron else [],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -8,7 +8,7 @@ import pytest
 
 from service.config import load_settings
 from worker.config import WorkerConfig, load_worker_config
-from worker.main import _schedule, make_worker_settings
+from worker.main import make_worker_settings
 from worker.reconcile import OBJECT_PREFIX, _owner
 
 
@@ -21,13 +21,6 @@ def test_worker_config_from_environment():
         load_worker_config({"MYBOX_RECONCILE_BATCH": "many"}, dotenv=None)
 
 
-def test_schedule():
-    assert _schedule(300) == {"minute": set(range(0, 60, 5)), "second": {0}}
-    assert _schedule(3600) == {"minute": {0}, "second": {0}}
-    assert _schedule(20) == {"second": {0, 20, 40}}
-    assert _schedule(7) == {"second": set(range(0, 60, 10))}
-
-
 def test_worker_settings_shape():
     settings = load_settings({"MYBOX_JOB_QUEUE": "q:test", "MYBOX_REDIS_URL": "redis://127.0.0.1:6390/3"}, dotenv=None)
     ws = make_worker_settings(settings, WorkerConfig(thumbnail_timeout_seconds=77))
@@ -37,7 +30,7 @@ def test_worker_settings_shape():
     assert all(f.keep_result_s == 0 for f in names.values())  # a finished id never blocks a new enqueue
     assert ws["queue_name"] == "q:test" and ws["health_check_key"] == "q:test:health-check"
     assert ws["redis_settings"].port == 6390 and ws["redis_settings"].database == 3
-    assert [c.name for c in ws["cron_jobs"]] == ["reconcile"] and ws["cron_jobs"][0].run_at_startup
+    assert [c.name for c in ws["cron_jobs"]] == ["reconcile", "uploads:sweep"] and ws["cron_jobs"][0].run_at_startup
 
 
 def test_owner_of_keys():

@@ -86,7 +86,7 @@ def make_worker_settings(settings: Settings, config: WorkerConfig | None = None,
         "cron_jobs": [
             cron(reconcile, name="reconcile", run_at_startup=True, unique=True, max_tries=1, keep_result=0,
                  timeout=config.reconcile_timeout_seconds, **cron_schedule(config.reconcile_interval_seconds)),
-            *uploads_sweep.cron_jobs(settings),
+            *uploads_sweep.cron_jobs(settings, timeout_seconds=config.reconcile_timeout_seconds),
         ] if with_cron else [],
         "on_startup": startup,
         "on_shutdown": shutdown,

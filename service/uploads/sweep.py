@@ -138,7 +138,8 @@ async def sweep_expired_uploads(ctx: dict) -> dict:
     return result.__dict__
 
 
-def cron_jobs(settings) -> list[CronJob]:
-    """What the worker puts in WorkerSettings.cron_jobs."""
+def cron_jobs(settings, timeout_seconds: int = 300) -> list[CronJob]:
+    """What the worker puts in WorkerSettings.cron_jobs. (arq re-runs a dead worker's jobs only
+    after the longest job timeout, so the worker passes its batch-job timeout here.)"""
     return [cron(sweep_expired_uploads, name="uploads:sweep", **cron_schedule(settings.sweep_interval_seconds),
-                 unique=True, run_at_startup=True, timeout=max(300, settings.sweep_interval_seconds))]
+                 unique=True, run_at_startup=True, timeout=timeout_seconds)]

@@ -28,6 +28,7 @@ from worker.config import WorkerConfig, load_worker_config
 from worker.purge import purge_file
 from worker.reconcile import reconcile
 from worker.thumbnails import thumbnail
+from worker.tiering import restore_file, tier_files
 from worker.verify import verify_checksum
 
 log = logging.getLogger("mybox.worker")
@@ -82,11 +83,14 @@ def make_worker_settings(settings: Settings, config: WorkerConfig | None = None,
             func(thumbnail, name="thumbnail", timeout=config.thumbnail_timeout_seconds, **retries),
             func(verify_checksum, name="verify_checksum", timeout=config.verify_timeout_seconds, **retries),
             func(purge_file, name="purge_file", timeout=config.purge_timeout_seconds, **retries),
+            func(restore_file, name="restore_file", timeout=config.verify_timeout_seconds, **retries),
         ],
         "cron_jobs": [
             cron(reconcile, name="reconcile", run_at_startup=True, unique=True, max_tries=1, keep_result=0,
                  timeout=config.reconcile_timeout_seconds, **cron_schedule(config.reconcile_interval_seconds)),
             *uploads_sweep.cron_jobs(settings, timeout_seconds=config.reconcile_timeout_seconds),
+            cron(tier_files, name="tiering", unique=True, max_tries=1, keep_result=0,
+                 timeout=config.verify_timeout_seconds, **cron_schedule(settings.tiering_interval_seconds)),
         ] if with_cron else [],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -25,12 +25,12 @@ def test_worker_settings_shape():
     settings = load_settings({"MYBOX_JOB_QUEUE": "q:test", "MYBOX_REDIS_URL": "redis://127.0.0.1:6390/3"}, dotenv=None)
     ws = make_worker_settings(settings, WorkerConfig(thumbnail_timeout_seconds=77))
     names = {f.name: f for f in ws["functions"]}
-    assert set(names) == {"thumbnail", "verify_checksum", "purge_file"}  # the names other rooms enqueue
+    assert set(names) == {"thumbnail", "verify_checksum", "purge_file", "restore_file"}  # the names other rooms enqueue
     assert names["thumbnail"].timeout_s == 77 and names["thumbnail"].max_tries == 5
     assert all(f.keep_result_s == 0 for f in names.values())  # a finished id never blocks a new enqueue
     assert ws["queue_name"] == "q:test" and ws["health_check_key"] == "q:test:health-check"
     assert ws["redis_settings"].port == 6390 and ws["redis_settings"].database == 3
-    assert [c.name for c in ws["cron_jobs"]] == ["reconcile", "uploads:sweep"] and ws["cron_jobs"][0].run_at_startup
+    assert [c.name for c in ws["cron_jobs"]] == ["reconcile", "uploads:sweep", "tiering"] and ws["cron_jobs"][0].run_at_startup
 
 
 def test_owner_of_keys():

@@ -91,14 +91,13 @@ async def list_files(tx: Tx, user_id: UUID, *, page: str | None, page_size: str 
     page_no = _int_param(page, None, 1, MAX_PAGE, "page")
     statuses = parse_statuses(status)
     if page_no is not None:
-        page = page_no
         if cursor:
             raise Invalid("use either page (offset mode) or cursor (keyset mode), not both",
                           code="invalid_pagination", field="cursor")
         total = await queries.count(tx.conn, user_id, statuses)
-        rows = await queries.page_at(tx.conn, user_id, statuses, (page - 1) * size, size + 1)
+        rows = await queries.page_at(tx.conn, user_id, statuses, (page_no - 1) * size, size + 1)
         more, rows = len(rows) > size, rows[:size]
-        return FilePage(items=[to_info(r) for r in rows], page=page, page_size=size, total=total,
+        return FilePage(items=[to_info(r) for r in rows], page=page_no, page_size=size, total=total,
                         next_cursor=encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
     after = decode_cursor(cursor) if cursor else None
     rows = await queries.page_after(tx.conn, user_id, statuses, after, size + 1)

@@ -20,7 +20,7 @@ from arq.connections import ArqRedis
 from service import jobs
 from service.config import Settings
 from service.db import transaction
-from service.errors import Invalid, TooLarge
+from service.errors import Invalid, TooLarge, Unauthorized
 from service.files import queries
 from service.files.formdata import StreamingForm, boundary_of
 from service.files.names import DEFAULT_CONTENT_TYPE, content_type_for, validate_name
@@ -119,8 +119,10 @@ async def upload_small(*, pool: asyncpg.Pool, storage: Storage, redis: ArqRedis 
             row: FileRow = await queries.insert_available(
                 tx.conn, file_id=file_id, user_id=user_id, name=name, size=size, content_type=ctype,
                 object_key=key, sha256=sha256, declared_sha256=declared)
-    except BaseException:
+    except BaseException as exc:
         await _discard(storage, key)
+        if isinstance(exc, asyncpg.ForeignKeyViolationError):  # the account was removed meanwhile
+            raise Unauthorized("this account no longer exists", code="account_gone") from None
         raise
     await jobs.enqueue(redis, settings.job_queue, "thumbnail", str(file_id), job_id=f"thumb:{file_id}")
     return to_info(row)

@@ -38,11 +38,11 @@ BOUNDARY = "benchBoundary7d41"
 
 class Sizes:
     def __init__(self, quick: bool) -> None:
-        self.download = 48 * MiB if quick else 1024 * MiB
-        self.upload = 24 * MiB if quick else 100 * MiB
+        self.download = 32 * MiB if quick else 1024 * MiB
+        self.upload = 16 * MiB if quick else 100 * MiB
         self.rounds = 2 if quick else 3
-        self.files = 3_000 if quick else 100_000
-        self.requests = 30 if quick else 200
+        self.files = 2_000 if quick else 100_000
+        self.requests = 20 if quick else 200
 
 
 _block: bytes | None = None

@@ -188,6 +188,16 @@ async def test_declared_oversize_is_413_before_the_body_is_sent(small_server, cl
     await _nothing_kept(db, store, u, keys)
 
 
+async def test_expect_100_continue_gets_413_instead_of_continue(small_server, client):
+    """curl and other clients send Expect: 100-continue for big bodies: they get the 413 and
+    never send the body at all."""
+    u = await register_user(client)
+    head = (f"POST /files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {u.token}\r\nExpect: 100-continue\r\n"
+            "Content-Type: multipart/form-data; boundary=abc\r\nContent-Length: 10737418240\r\n\r\n").encode()
+    answer = await _raw_request(small_server.port, head, read_timeout=5)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
 async def test_oversized_stream_without_content_length_is_413(small_server, client, db, store):  # noqa: F811
     """A generator body (chunked, no Content-Length) of 8 MiB against a 1 MiB limit."""
     u = await register_user(client)

@@ -260,6 +260,7 @@ async def listing(stack: BenchStack, session: aiohttp.ClientSession, sizes: Size
 
 async def run(quick: bool = False) -> dict:
     sizes = Sizes(quick)
+    load_before = os.getloadavg()[0]
     limit = str(max(sizes.download, sizes.upload) + MiB)
     async with bench_stack(MYBOX_SMALL_UPLOAD_MAX_BYTES=limit) as stack:
         await grow_volumes(stack.settings.s3_endpoint, stack.settings.s3_bucket)
@@ -272,5 +273,7 @@ async def run(quick: bool = False) -> dict:
                 result["listing"] = await listing(stack, session, sizes)
         finally:
             await storage.close()
-    result["machine"] = {"cpus": os.cpu_count(), "note": "API, S3 server and client share this machine"}
+    result["machine"] = {"cpus": os.cpu_count(), "load_avg_1m_before": round(load_before, 2),
+                         "load_avg_1m_after": round(os.getloadavg()[0], 2),
+                         "note": "API, S3 server and the client share this machine (and other test runs may too)"}
     return result

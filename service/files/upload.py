@@ -39,8 +39,11 @@ def max_body_bytes(settings: Settings) -> int:
     return settings.small_upload_max_bytes + MULTIPART_OVERHEAD
 
 
-def parse_sha256(raw: bytes) -> str:
+def parse_sha256(raw: bytes) -> str | None:
+    """64 hex digits (any case); an empty field (a blank form input) means none was declared."""
     text = raw.decode("ascii", "replace").strip().lower()
+    if not text:
+        return None
     if not _SHA256_RE.fullmatch(text):
         raise Invalid("sha256 must be 64 hexadecimal digits", code="invalid_sha256", field="sha256")
     return text
@@ -92,7 +95,7 @@ async def upload_small(*, pool: asyncpg.Pool, storage: Storage, redis: ArqRedis 
         while (part := await form.next_part()) is not None:
             if part.name == "sha256":
                 declared = parse_sha256(await form.read_value(256, "sha256"))
-                if stored is not None and stored[3] != declared:
+                if declared is not None and stored is not None and stored[3] != declared:
                     raise _mismatch(declared, stored[3])
             elif part.name == "file":
                 if stored is not None:

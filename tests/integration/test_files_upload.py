@@ -66,7 +66,7 @@ async def test_sha256_mismatch_leaves_nothing(client, db, store, size, order):  
     await _nothing_kept(db, store, u, keys)
 
 
-@pytest.mark.parametrize("value", ["nothex", "ab" * 31, "zz" * 32, "ab" * 33, ""])
+@pytest.mark.parametrize("value", ["nothex", "ab" * 31, "zz" * 32, "ab" * 33, "ab" * 31 + " ab"])
 async def test_malformed_sha256_is_400(client, db, store, value):  # noqa: F811
     u = await register_user(client)
     keys = await object_keys(store)
@@ -136,6 +136,12 @@ async def test_malformed_forms_are_4xx_json(client, db, store, case):  # noqa: F
     if case in ("no file part", "field named file"):
         assert r.json()["field"] in ("file", "name")
     await _nothing_kept(db, store, u, keys)
+
+
+async def test_blank_sha256_field_means_none_declared(client, user):
+    body, headers = multipart(field_part("sha256", ""), file_part(b"content", "b.txt"))
+    r = await client.post("/files", headers={**user.headers, **headers}, content=body)
+    assert r.status_code == 201 and r.json()["sha256"] == hashlib.sha256(b"content").hexdigest()
 
 
 async def test_unknown_fields_are_ignored(client, user):

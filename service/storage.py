@@ -112,7 +112,13 @@ class Storage:
                     if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                         raise
             if cors_origins:
-                await self.put_cors(cors_origins)
+                try:
+                    await self.put_cors(cors_origins)
+                except S3Error as exc:
+                    if exc.code != "NotImplemented":
+                        raise
+                    # community MinIO has no per-bucket CORS; compose sets it server-wide
+                    log.info("bucket CORS not supported by this S3 server; relying on server-wide CORS")
         except (S3Error, StorageUnavailable):
             raise
         except Exception as exc:

@@ -173,11 +173,15 @@ async def test_lying_content_length_is_caught_by_counting(small_client, client, 
 
 
 async def _raw_request(port: int, head: bytes, body: bytes = b"", read_timeout: float = 10) -> bytes:
+    """Send raw bytes; return the response's head and body (by its Content-Length)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(head + body)
         await writer.drain()
-        return await asyncio.wait_for(reader.read(65536), read_timeout)
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), read_timeout)
+        length = next((int(line.split(b":")[1]) for line in answer.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        return answer + await asyncio.wait_for(reader.readexactly(length), read_timeout)
     finally:
         writer.close()
 
@@ -243,25 +247,28 @@ async def test_interrupted_upload_leaves_nothing(small_server, client, db, store
         assert (await c.post("/files", headers=u.headers, files={"file": ("ok.txt", b"ok")})).status_code == 201
 
 
-async def test_row_insert_failure_removes_the_object(small_server, client, settings, store):  # noqa: F811
-    """The owner disappears while the bytes stream: the insert fails (foreign key) and the
-    stored object is removed again."""
+@pytest.mark.parametrize("errcode,status", [("P0001", 500), ("foreign_key_violation", 401)])
+async def test_row_insert_failure_removes_the_object(client, settings, store, errcode, status):  # noqa: F811
+    """The bytes are stored, then the row cannot be written: the object is removed again.
+    A trigger in this session's own database makes the insert fail for one file name."""
     u = await register_user(client)
     keys = await object_keys(store)
+    name = f"fail-insert-{uuid.uuid4().hex}"
     conn = await asyncpg.connect(settings.database_url)
-
-    async def body():
-        yield b"--abc\r\nContent-Disposition: form-data; name=\"file\"; filename=\"orphan.bin\"\r\n\r\n"
-        yield os.urandom(100_000)
-        await conn.execute("DELETE FROM users WHERE id = $1", uuid.UUID(u.id))
-        yield os.urandom(100_000)
-        yield b"\r\n--abc--\r\n"
-
+    await conn.execute(f"""
+        CREATE FUNCTION {name.replace('-', '_')}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.name = '{name}' THEN RAISE EXCEPTION 'refused by test' USING ERRCODE = '{errcode}'; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER {name.replace('-', '_')} BEFORE INSERT ON files
+            FOR EACH ROW EXECUTE FUNCTION {name.replace('-', '_')}();""")
     try:
-        async with httpx.AsyncClient(base_url=small_server.url, timeout=30) as c:
-            r = await c.post("/files", content=body(),
-                             headers={**u.headers, "Content-Type": "multipart/form-data; boundary=abc"})
+        r = await client.post("/files", headers=u.headers, files={"file": (name, os.urandom(9 * 1024 * 1024))})
     finally:
+        await conn.execute(f"DROP TRIGGER {name.replace('-', '_')} ON files;"
+                           f" DROP FUNCTION {name.replace('-', '_')}()")
         await conn.close()
-    assert r.status_code == 401 and r.json()["code"] == "account_gone"
+    assert r.status_code == status and r.json()["message"], r.text
     assert await object_keys(store) == keys
+    assert (await client.get("/files?page=1", headers=u.headers)).json()["total"] == 0

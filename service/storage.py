@@ -11,7 +11,7 @@ import base64
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import BytesIO
 from typing import AsyncIterator
 from urllib.parse import urlsplit
@@ -44,6 +44,20 @@ class StoredPart:
     part_number: int
     etag: str
     size: int
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size: int
+    last_modified: datetime | None
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    key: str
+    upload_id: str
+    initiated: datetime | None
 
 
 @dataclass(frozen=True)
@@ -288,7 +302,25 @@ class Storage:
         except Exception as exc:
             raise _translate(exc) from exc
 
+    async def list_objects(self, prefix: str, *, start_after: str | None = None,
+                           limit: int | None = None) -> AsyncIterator[ListedObject]:
+        """Objects under a prefix in key order, with their age; resumable with start_after."""
+        count = 0
+        try:
+            async for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True,
+                                                      start_after=start_after):
+                yield ListedObject(obj.object_name, int(obj.size or 0), obj.last_modified)
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+        except Exception as exc:
+            raise _translate(exc) from exc
+
     # --- presigning (computed locally, for the public host) -----------------------------
+    async def presign_internal_get(self, key: str, expires: timedelta) -> str:
+        """A GET URL for the endpoint this process talks to (for a local tool such as ffmpeg)."""
+        return await self.client.presigned_get_object(self.bucket, key, expires=expires)
+
     async def presign_get(self, key: str, expires: timedelta, *, filename_disposition: str | None = None,
                           content_type: str | None = None) -> str:
         headers: dict[str, str] = {}
@@ -314,13 +346,14 @@ class Storage:
         except Exception as exc:
             raise _translate(exc) from exc
 
-    async def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
-        """All uploaded parts, following ListParts pagination past 1,000 parts."""
+    async def list_parts(self, key: str, upload_id: str, *, page_size: int = 1000) -> list[StoredPart]:
+        """All uploaded parts, following ListParts pagination past 1,000 parts (page_size is
+        the max-parts of each page; smaller pages only exist to test the loop)."""
         out: list[StoredPart] = []
         marker: str | None = None
         try:
             while True:
-                res = await self.client._list_parts(self.bucket, key, upload_id, max_parts=1000,
+                res = await self.client._list_parts(self.bucket, key, upload_id, max_parts=page_size,
                                                     part_number_marker=marker)
                 out.extend(StoredPart(p.part_number, normalize_etag(p.etag), int(p.size or 0)) for p in res.parts)
                 if not res.is_truncated or not res.next_part_number_marker:
@@ -329,6 +362,35 @@ class Storage:
         except Exception as exc:
             raise _translate(exc) from exc
 
+    async def get_part(self, key: str, upload_id: str, part_number: int) -> list[StoredPart]:
+        """What S3 lists for one part number, in one request whatever the number: a ListParts page
+        that starts right before it (part-number-marker = n - 1). Usually one entry; SeaweedFS
+        keeps every upload of a part number (CompleteMultipartUpload picks the one whose ETag
+        it is given), so all of them are returned. Empty when the part was never uploaded."""
+        try:
+            res = await self.client._list_parts(self.bucket, key, upload_id, max_parts=16,
+                                                part_number_marker=str(part_number - 1) if part_number > 1 else None)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return [StoredPart(p.part_number, normalize_etag(p.etag), int(p.size or 0))
+                for p in res.parts if p.part_number == part_number]
+
+    async def list_multipart_uploads(self, prefix: str = "") -> AsyncIterator[PendingUpload]:
+        """Every unfinished multipart upload under prefix (ListMultipartUploads, paginated)."""
+        key_marker: str | None = None
+        id_marker: str | None = None
+        while True:
+            try:
+                res = await self.client._list_multipart_uploads(self.bucket, prefix=prefix or None,
+                                                                key_marker=key_marker, upload_id_marker=id_marker)
+            except Exception as exc:
+                raise _translate(exc) from exc
+            for u in res.uploads:
+                yield PendingUpload(u.object_name, u.upload_id or "", u.initiated_time)
+            if not res.is_truncated or not (res.next_key_marker or res.next_upload_id_marker):
+                return
+            key_marker, id_marker = res.next_key_marker, res.next_upload_id_marker
+
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         try:
             await self.client._complete_multipart_upload(
@@ -336,13 +398,15 @@ class Storage:
         except Exception as exc:
             raise _translate(exc) from exc
 
-    async def abort_multipart(self, key: str, upload_id: str) -> None:
+    async def abort_multipart(self, key: str, upload_id: str) -> bool:
+        """Abort an upload; False (not an error) when S3 no longer knows it."""
         try:
             await self.client._abort_multipart_upload(self.bucket, key, upload_id)
+            return True
         except Exception as exc:
             err = _translate(exc)
             if isinstance(err, ObjectMissing):
-                return
+                return False
             raise err from exc
 
 

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import BytesIO
 from typing import AsyncIterator
 from urllib.parse import urlsplit
@@ -44,6 +44,13 @@ class StoredPart:
     part_number: int
     etag: str
     size: int
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    key: str
+    upload_id: str
+    initiated: datetime | None
 
 
 @dataclass(frozen=True)
@@ -300,13 +307,14 @@ class Storage:
         except Exception as exc:
             raise _translate(exc) from exc
 
-    async def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
-        """All uploaded parts, following ListParts pagination past 1,000 parts."""
+    async def list_parts(self, key: str, upload_id: str, *, page_size: int = 1000) -> list[StoredPart]:
+        """All uploaded parts, following ListParts pagination past 1,000 parts (page_size is
+        the max-parts of each page; smaller pages only exist to test the loop)."""
         out: list[StoredPart] = []
         marker: str | None = None
         try:
             while True:
-                res = await self.client._list_parts(self.bucket, key, upload_id, max_parts=1000,
+                res = await self.client._list_parts(self.bucket, key, upload_id, max_parts=page_size,
                                                     part_number_marker=marker)
                 out.extend(StoredPart(p.part_number, normalize_etag(p.etag), int(p.size or 0)) for p in res.parts)
                 if not res.is_truncated or not res.next_part_number_marker:
@@ -315,6 +323,35 @@ class Storage:
         except Exception as exc:
             raise _translate(exc) from exc
 
+    async def get_part(self, key: str, upload_id: str, part_number: int) -> StoredPart | None:
+        """One uploaded part, or None: a single ListParts page that starts right before it
+        (part-number-marker = n - 1, max-parts = 1), so any of 10,000 parts costs one request."""
+        try:
+            res = await self.client._list_parts(self.bucket, key, upload_id, max_parts=1,
+                                                part_number_marker=str(part_number - 1) if part_number > 1 else None)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        for p in res.parts:
+            if p.part_number == part_number:
+                return StoredPart(p.part_number, normalize_etag(p.etag), int(p.size or 0))
+        return None
+
+    async def list_multipart_uploads(self, prefix: str = "") -> AsyncIterator[PendingUpload]:
+        """Every unfinished multipart upload under prefix (ListMultipartUploads, paginated)."""
+        key_marker: str | None = None
+        id_marker: str | None = None
+        while True:
+            try:
+                res = await self.client._list_multipart_uploads(self.bucket, prefix=prefix or None,
+                                                                key_marker=key_marker, upload_id_marker=id_marker)
+            except Exception as exc:
+                raise _translate(exc) from exc
+            for u in res.uploads:
+                yield PendingUpload(u.object_name, u.upload_id or "", u.initiated_time)
+            if not res.is_truncated or not (res.next_key_marker or res.next_upload_id_marker):
+                return
+            key_marker, id_marker = res.next_key_marker, res.next_upload_id_marker
+
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         try:
             await self.client._complete_multipart_upload(
@@ -322,13 +359,15 @@ class Storage:
         except Exception as exc:
             raise _translate(exc) from exc
 
-    async def abort_multipart(self, key: str, upload_id: str) -> None:
+    async def abort_multipart(self, key: str, upload_id: str) -> bool:
+        """Abort an upload; False (not an error) when S3 no longer knows it."""
         try:
             await self.client._abort_multipart_upload(self.bucket, key, upload_id)
+            return True
         except Exception as exc:
             err = _translate(exc)
             if isinstance(err, ObjectMissing):
-                return
+                return False
             raise err from exc
 
 

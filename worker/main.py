@@ -9,6 +9,7 @@ from arq.connections import RedisSettings
 from service.config import load_settings
 from service.db import create_pool
 from service.storage import cold_storage, hot_storage
+from service.uploads import sweep as uploads_sweep
 
 SETTINGS = load_settings()
 logging.basicConfig(level=SETTINGS.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -35,6 +36,7 @@ async def ping(ctx: dict) -> str:
 
 class WorkerSettings:
     functions = [ping]
+    cron_jobs = [*uploads_sweep.cron_jobs(SETTINGS)]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(SETTINGS.redis_url)

@@ -51,7 +51,8 @@ class MultipartInit(msgspec.Struct, rename="camel"):
     part_size: int
     part_count: int
     parts: list[PartUrl]
-    expires_at: datetime
+    expires_at: datetime                  # the upload session's expiry
+    urls_expire_at: datetime | None = None  # when `parts` stop working, if the server says
 
 
 class PartUrls(msgspec.Struct, rename="camel"):

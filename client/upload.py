@@ -137,7 +137,7 @@ class Uploader:
             if self.resume:
                 self.resume.put(key, {"fileId": init.file_id, "name": name, "partSize": init.part_size})
             file_id, part_size, part_count, done = init.file_id, init.part_size, init.part_count, set()
-            urls = _UrlCache(self.client, file_id, init.parts, init.expires_at)
+            urls = _UrlCache(self.client, file_id, init.parts, init.urls_expire_at or init.expires_at)
         else:
             file_id, part_size, part_count = session.file_id, session.part_size, session.part_count
             done = set(session.completed_parts)

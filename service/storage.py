@@ -323,18 +323,18 @@ class Storage:
         except Exception as exc:
             raise _translate(exc) from exc
 
-    async def get_part(self, key: str, upload_id: str, part_number: int) -> StoredPart | None:
-        """One uploaded part, or None: a single ListParts page that starts right before it
-        (part-number-marker = n - 1, max-parts = 1), so any of 10,000 parts costs one request."""
+    async def get_part(self, key: str, upload_id: str, part_number: int) -> list[StoredPart]:
+        """What S3 lists for one part number, in one request whatever the number: a ListParts page
+        that starts right before it (part-number-marker = n - 1). Usually one entry; SeaweedFS
+        keeps every upload of a part number (CompleteMultipartUpload picks the one whose ETag
+        it is given), so all of them are returned. Empty when the part was never uploaded."""
         try:
-            res = await self.client._list_parts(self.bucket, key, upload_id, max_parts=1,
+            res = await self.client._list_parts(self.bucket, key, upload_id, max_parts=16,
                                                 part_number_marker=str(part_number - 1) if part_number > 1 else None)
         except Exception as exc:
             raise _translate(exc) from exc
-        for p in res.parts:
-            if p.part_number == part_number:
-                return StoredPart(p.part_number, normalize_etag(p.etag), int(p.size or 0))
-        return None
+        return [StoredPart(p.part_number, normalize_etag(p.etag), int(p.size or 0))
+                for p in res.parts if p.part_number == part_number]
 
     async def list_multipart_uploads(self, prefix: str = "") -> AsyncIterator[PendingUpload]:
         """Every unfinished multipart upload under prefix (ListMultipartUploads, paginated)."""

@@ -35,12 +35,15 @@ async def file_status(conn: asyncpg.Connection, file_id: UUID, user_id: UUID) ->
 
 
 async def session(conn: asyncpg.Connection, file_id: UUID, user_id: UUID, *, lock: bool = False) -> Session | None:
-    """The caller's session for this file; lock=True takes the session row lock (FOR UPDATE OF s)
+    """The caller's session for this file; lock=True takes the session row lock (FOR UPDATE)
     that serialises part reports, completion, abort and the sweep for one upload."""
+    if lock:
+        # lock first, then read in a new statement: a read that waited for the lock then sees
+        # what the previous holder committed (FOR UPDATE OF s alone would re-read s, not f)
+        await conn.execute("SELECT 1 FROM upload_sessions WHERE file_id = $1 FOR UPDATE", file_id)
     row = await conn.fetchrow(
         f"SELECT {_SESSION_COLUMNS} FROM upload_sessions s JOIN files f ON f.id = s.file_id"
-        " WHERE s.file_id = $1 AND f.user_id = $2" + (" FOR UPDATE OF s" if lock else ""),
-        file_id, user_id)
+        " WHERE s.file_id = $1 AND f.user_id = $2", file_id, user_id)
     return to_struct(row, Session)
 
 

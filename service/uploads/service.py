@@ -164,15 +164,16 @@ async def part_complete(tx: Tx, storage: Storage, redis: ArqRedis | None, settin
         raise Invalid(f"unknown part number {n}: this upload has parts 1..{s.part_count}", code="unknown_part",
                       field="partNumber")
     try:
-        stored = await storage.get_part(s.object_key, s.s3_upload_id, n)
+        versions = await storage.get_part(s.object_key, s.s3_upload_id, n)
     except ObjectMissing:
         return await _recover(tx, storage, redis, settings, s)
-    if stored is None:
+    if not versions:
         raise Conflict(f"part {n} has not been uploaded (S3 has no such part)", code="part_missing",
                        field="partNumber")
-    if stored.etag != etag:
-        raise Conflict(f"etag for part {n} does not match: S3 has {stored.etag}, reported {etag}",
-                       code="etag_mismatch", field="etag")
+    stored = next((v for v in versions if v.etag == etag), None)
+    if stored is None:
+        raise Conflict(f"etag for part {n} does not match: S3 has {', '.join(v.etag for v in versions)}, "
+                       f"reported {etag}", code="etag_mismatch", field="etag")
     expected = part_length(s.size, s.part_size, n)
     if stored.size != expected:
         raise Conflict(f"part {n} has {stored.size} bytes in S3; it must have {expected}",
@@ -191,8 +192,10 @@ async def _complete(tx: Tx, storage: Storage, redis: ArqRedis | None, settings: 
     the S3 upload, check the object's size, and mark the file. Any failure before the status
     update rolls the request back, so the client retries its report; the file is never
     `available` unless the object is whole."""
-    listed = {p.part_number: (p.etag, p.size) for p in await storage.list_parts(s.object_key, s.s3_upload_id)}
-    stale = [n for n, rec in recorded.items() if listed.get(n) != rec]
+    listed: dict[int, set[tuple[str, int]]] = {}
+    for p in await storage.list_parts(s.object_key, s.s3_upload_id):
+        listed.setdefault(p.part_number, set()).add((p.etag, p.size))
+    stale = [n for n, rec in recorded.items() if rec not in listed.get(n, ())]
     if stale:  # a part was re-uploaded after it was reported: the client must report it again
         log.warning("upload %s: parts %s changed in S3 since they were reported", s.file_id, stale[:20])
         await queries.forget_parts(tx.conn, s.file_id, stale)
@@ -223,6 +226,7 @@ async def _finalize(tx: Tx, storage: Storage, redis: ArqRedis | None, settings: 
                                part_count=s.part_count)
     status = "verifying" if s.declared_sha256 else "available"
     await queries.finish(tx.conn, s.file_id, status)
+    log.info("upload %s completed: %d parts, %d bytes, %s", s.file_id, s.part_count, size, status)
     enqueue_after_commit(tx, redis, settings.job_queue, "verify_checksum", fid, job_id=f"verify:{fid}")
     enqueue_after_commit(tx, redis, settings.job_queue, "thumbnail", fid, job_id=f"thumb:{fid}")
     return PartCompleteOut(file_id=s.file_id, status=status, completed_parts=_all_parts(s), part_count=s.part_count)

@@ -9,7 +9,7 @@ import json
 import os
 import threading
 import unicodedata
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import httpx
@@ -104,7 +104,7 @@ class Downloader:
         pending = set(futures)
         try:
             while pending:
-                finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:
                     if f.exception() is not None:
                         raise f.exception()  # type: ignore[misc]

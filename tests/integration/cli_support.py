@@ -61,8 +61,13 @@ class S3Proxy:
         return self
 
     def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+    async def _shutdown(self) -> None:
+        await self._runner.cleanup()
+        await self._session.close()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -73,7 +78,7 @@ class S3Proxy:
         self._session = aiohttp.ClientSession(auto_decompress=False)
         app = web.Application(client_max_size=1 << 30)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
+        runner = self._runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -83,7 +88,10 @@ class S3Proxy:
 
     # --- forwarding -----------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
+        try:
+            body = await request.read()
+        except ConnectionError:  # the client was killed mid-request (the tests do that)
+            return web.Response(status=499)
         raw = request.raw_path
         split = urlsplit(raw)
         record = Seen(request.method, split.path, parse_qs(split.query), request.headers.get("Range"), 0,

@@ -2,6 +2,7 @@
 // pause/resume/cancel, resume after reload, history with completion times.
 import { ApiError, api } from "./api.js";
 import { FileList } from "./files.js";
+import { icon } from "./icons.js";
 import { UploadManager, history, resumeStore } from "./uploads.js";
 import { bytes, duration, h, rate, toast, when } from "./util.js";
 
@@ -34,6 +35,7 @@ function showApp(me) {
   $("account").hidden = false;
   setUsage(me);
   if (!files) files = new FileList($("files-panel"), { onChange: refreshUsage });
+  setView(files.view);
   files.reset();
   renderHistory();
   renderUnfinished();
@@ -194,6 +196,12 @@ function renderHistory() {
   }));
 }
 
+function setView(view) {
+  if (files) files.setView(view);
+  $("view-grid").setAttribute("aria-pressed", String(view === "grid"));
+  $("view-list").setAttribute("aria-pressed", String(view === "list"));
+}
+
 // --- wiring ----------------------------------------------------------------------------------
 function selectTab(name) {
   for (const t of ["files", "history"]) {
@@ -205,14 +213,16 @@ function selectTab(name) {
 }
 
 function wire() {
+  $("view-grid").replaceChildren(icon("grid"));
+  $("view-list").replaceChildren(icon("list"));
   $("auth-form").addEventListener("submit", submitAuth);
   $("auth-switch").addEventListener("click", () => setMode(!registering));
   $("signout").addEventListener("click", signOut);
   $("picker").addEventListener("change", (e) => { addFiles(e.target.files); e.target.value = ""; });
   $("tab-files").addEventListener("click", () => selectTab("files"));
   $("tab-history").addEventListener("click", () => selectTab("history"));
-  $("view-grid").addEventListener("click", () => files && files.setView("grid"));
-  $("view-list").addEventListener("click", () => files && files.setView("list"));
+  $("view-grid").addEventListener("click", () => setView("grid"));
+  $("view-list").addEventListener("click", () => setView("list"));
   $("history-clear").addEventListener("click", () => { history.clear(); renderHistory(); });
   window.addEventListener("mybox:signedout", () => showAuth("Your session ended; please sign in again."));
   window.addEventListener("online", () => {

@@ -1,10 +1,10 @@
 // The file list: newest first, grid (thumbnails) or list view, infinite scroll by cursor.
 import { api, apiRetry } from "./api.js";
+import { icon, iconFor } from "./icons.js";
 import { bytes, h, toast, when } from "./util.js";
 
 const PAGE_SIZE = 30;
 const VIEW_KEY = "mybox.view";
-const ICONS = { image: "🖼", video: "🎞", audio: "🎵", text: "📄", application: "📦" };
 
 export class FileList {
   constructor(root, { onChange } = {}) {
@@ -91,11 +91,10 @@ export class FileList {
   }
 
   _thumb(f) {
-    const kind = (f.contentType || "").split("/")[0];
-    const icon = h("span", { class: "icon", "aria-hidden": "true" }, ICONS[kind] || "📄");
-    if (!f.thumbnailUrl) return h("div", { class: "thumb" }, icon);
+    const placeholder = iconFor(f.contentType);
+    if (!f.thumbnailUrl) return h("div", { class: "thumb" }, placeholder);
     const img = h("img", { src: f.thumbnailUrl, alt: "", loading: "lazy", decoding: "async" });
-    img.addEventListener("error", () => img.replaceWith(icon));
+    img.addEventListener("error", () => img.replaceWith(placeholder));
     return h("div", { class: "thumb" }, img);
   }
 
@@ -110,9 +109,9 @@ export class FileList {
           available ? "" : h("span", { class: "badge" }, f.status))),
       h("div", { class: "actions" },
         h("button", { type: "button", class: "icon-btn", title: "Download", "aria-label": `Download ${f.name}`,
-                      disabled: !available, onclick: () => this.download(f) }, "⬇"),
+                      disabled: !available, onclick: () => this.download(f) }, icon("download")),
         h("button", { type: "button", class: "icon-btn danger", title: "Delete", "aria-label": `Delete ${f.name}`,
-                      onclick: () => this.remove(f) }, "🗑")));
+                      onclick: () => this.remove(f) }, icon("trash"))));
     this.items.set(f.id, { info: f, el });
     return el;
   }

@@ -78,6 +78,7 @@ export class FileList {
     const wantsThumb = /^(image|video)\//.test(f.contentType) && !f.thumbnailUrl;
     if (f.status === "available" && !wantsThumb) return;
     setTimeout(async () => {
+      if (!this.items.has(id)) return;  // deleted meanwhile
       try {
         const fresh = await api("GET", `/files/${id}/metadata`);
         const now = this.items.get(id);

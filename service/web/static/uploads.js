@@ -50,10 +50,10 @@ class Speedometer {
     while (this.samples.length > 2 && now - this.samples[0][0] > 5000) this.samples.shift();
   }
   reset() { this.samples = []; }
-  get rate() {
+  get rate() {  // 0 (not shown) until a second of samples exists
     if (this.samples.length < 2) return 0;
     const [t0, b0] = this.samples[0], [t1, b1] = this.samples[this.samples.length - 1];
-    return t1 > t0 ? ((b1 - b0) * 1000) / (t1 - t0) : 0;
+    return t1 - t0 >= 1000 ? ((b1 - b0) * 1000) / (t1 - t0) : 0;
   }
 }
 
@@ -117,6 +117,7 @@ export class Upload extends EventTarget {
     this.requests.clear();
     if (this.hasher) { this.hasher.terminate(); this.hasher = null; }
     this.partLoaded.clear();
+    this.sent = this.multipart && this.done ? this._doneBytes() : 0;  // bytes in flight are dropped
     this.speed.reset();
     this.set(state);
     this.manager.pump();
@@ -125,6 +126,7 @@ export class Upload extends EventTarget {
   // --- the run ---------------------------------------------------------------------------
   async run() {
     this.stopped = false;
+    this.partLoaded.clear();
     this.startedAt = this.startedAt || Date.now();
     this.set("starting");  // synchronously: pump() must not start it twice
     try {
@@ -300,16 +302,18 @@ export class Upload extends EventTarget {
         onProgress: (loaded) => { this.partLoaded.set(n, loaded); this._progress(this._doneBytes()); },
         track: (x) => this.requests.add(x),
       });
-      this.partLoaded.delete(n);
       this._check();
       if (res.status === 200) {
         if (!res.etag) throw new Error("S3 did not expose the ETag header (check the bucket's CORS rules)");
+        this.partLoaded.set(n, this._partLength(n));  // counted as sent while it is being reported
         const r = await apiRetry("POST", `/files/${this.fileId}/part-complete`, { partNumber: n, etag: res.etag });
+        this.partLoaded.delete(n);
         this.done.add(n);
         this.lastStatus = r.status;
         this._progress(this._doneBytes());
         return;
       }
+      this.partLoaded.delete(n);
       this._progress(this._doneBytes());
       if (res.status === 403 && refreshed++ < 3) { this.urls.delete(n); continue; }  // expired URL
       if (res.status >= 400 && res.status < 500 && ![403, 408, 429].includes(res.status)) {

@@ -58,12 +58,14 @@ async def web(settings, live_server):
 
 
 @pytest.fixture(scope="module")
-def worker(settings):
+def worker(settings, live_server):
     """The arq worker (thumbnails, checksum verification), when the worker room's jobs exist."""
     if importlib.util.find_spec("worker.thumbnails") is None:
         yield None
         return
-    env = {**os.environ, **settings_env(settings), "MYBOX_LOG_LEVEL": "WARNING"}
+    # it sets the bucket's CORS rules at start: they must keep allowing the live server's origin
+    env = {**os.environ, **settings_env(settings), "MYBOX_LOG_LEVEL": "WARNING",
+           "MYBOX_CORS_ORIGINS": ",".join([live_server.url, *settings.cors_origins])}
     proc = subprocess.Popen([sys.executable, "-m", "arq", "worker.main.WorkerSettings"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     yield proc
@@ -176,7 +178,8 @@ class UI:
             if state == "error":
                 raise AssertionError(await self.page.inner_text(self.item(name)))
             await asyncio.sleep(0.1)
-        raise AssertionError(f"{name} stayed {await self.state(name)!r}")
+        raise AssertionError(f"{name} stayed {await self.state(name)!r}: {await self.page.inner_text(self.item(name))}"
+                             f" (S3 part PUTs so far: {self.parts_put()})")
 
     async def resume_entry(self, name: str) -> str | None:
         return await self.page.evaluate(

@@ -191,7 +191,9 @@ def cmd_download(args: argparse.Namespace) -> int:
         dest = dl.download(args.id, Path(args.output) if args.output else None)
         for note in listener.notes:
             progress.console.print(note)
-    err.print(f"saved {dest} ({human(info.size)}, sha256 checked)")
+    check = ("sha256 verified" if dl.verified else
+             f"sha256 {dl.sha256}; the server has not computed its own yet, so it was not compared")
+    err.print(f"saved {dest} ({human(info.size)}, {check})")
     return 0
 
 

@@ -40,6 +40,8 @@ class Downloader:
         self.listener = listener or Listener()
         self.stop = stop or threading.Event()
         self.chunks_fetched: list[int] = []  # chunk indexes fetched by this run (for reports and tests)
+        self.sha256: str | None = None  # of the bytes written, once downloaded
+        self.verified = False  # True when that matched the server's sha256
         self._url_lock = threading.Lock()
         self._url: str | None = None
 
@@ -176,12 +178,12 @@ class Downloader:
         expected = info.sha256 or self.client.file_info(info.id).sha256
         self.listener.phase(name, "verifying")
         self.listener.total(name, info.size)
-        actual = sha256_file(part, name, self.listener, self.stop)
-        if expected is None:
-            self.listener.phase(name, f"sha256 {actual} (not yet known by the server; not compared)")
+        actual = self.sha256 = sha256_file(part, name, self.listener, self.stop)
+        if expected is None:  # a multipart upload the worker has not hashed yet
             return
         if actual != expected:
             part.unlink(missing_ok=True)
             state_path.unlink(missing_ok=True)
             raise TransferError(f"{name}: SHA-256 mismatch (got {actual}, server says {expected}); "
                                 "the partial file was removed, run again to download afresh")
+        self.verified = True

@@ -54,7 +54,11 @@ class Uploader:
         name = name or path.name
         st = path.stat()
         if st.st_size < self.threshold:
-            return self._small(path, name, st.st_size)
+            try:
+                return self._small(path, name, st.st_size)
+            except ApiError as exc:
+                if exc.status != 413 or st.st_size == 0:
+                    raise  # 413: above the server's small-upload limit; multipart has none
         return self._multipart(path, name, st.st_size, st.st_mtime_ns)
 
     # --- small: one POST /files -----------------------------------------------------------

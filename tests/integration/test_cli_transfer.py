@@ -224,7 +224,7 @@ async def test_download_resumes_from_partial_file(server, proxy, account, tmp_pa
     mark = len(proxy.log)
     r = mybox(config, "download", info["id"], "-o", str(out))
     assert r.returncode == 0, r.stderr
-    assert "sha256 checked" in r.stderr
+    assert "sha256 verified" in r.stderr
     assert _sha256(out) == sha
     assert not state.exists() and not out.with_name("movie.bin.part").exists()
     fetched = {start // MiB for start, _ in proxy.range_gets(since=mark)}
@@ -289,10 +289,28 @@ async def test_transient_failures_are_retried(server, proxy, account, tmp_path):
 
 @pytest.fixture(scope="module")
 def short_ttl_server(settings, live_server, proxy):
-    """Presigned URLs that live 2 seconds."""
-    s = _server(settings, live_server, proxy, MYBOX_PRESIGN_TTL_SECONDS="2")
+    """Presigned URLs that live 2 seconds; POST /files takes at most 1 MiB."""
+    s = _server(settings, live_server, proxy, MYBOX_PRESIGN_TTL_SECONDS="2",
+                MYBOX_SMALL_UPLOAD_MAX_BYTES=str(MiB))
     yield s
     s.stop()
+
+
+async def test_above_the_small_limit_goes_multipart(settings, short_ttl_server, proxy, tmp_path):
+    url = short_ttl_server.url
+    username, password = f"lim{secrets.token_hex(5)}", "correct-horse-1"
+    assert httpx.post(url + "/auth/register", json={"username": username, "password": password}).status_code == 201
+    config = tmp_path / "config.json"
+    assert mybox(config, "login", url, "-u", username, "-p", password).returncode == 0
+    f = tmp_path / "mid.bin"
+    sha = _random_file(f, 3 * MiB)
+    mark = len(proxy.log)
+    r = mybox(config, "upload", str(f), "--json")  # under the CLI's threshold, over the server's limit
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["size"] == 3 * MiB and info["status"] == "verifying"  # multipart, sha256 declared
+    assert proxy.part_puts(since=mark) == [1]
+    assert await _stored_sha256(settings, info["id"]) == sha
 
 
 async def test_expired_urls_are_refreshed(short_ttl_server, proxy, tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import AsyncIterator, Awaitable, Callable, Mapping
 from uuid import UUID
@@ -39,7 +39,6 @@ class Plan:
     start: int = 0
     length: int = 0
     full: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _etag(row: FileRow) -> str:

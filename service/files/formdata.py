@@ -36,11 +36,13 @@ def boundary_of(content_type: str | None) -> bytes:
     return boundary
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw: bytes, field: str | None = None) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise Invalid("part headers must be UTF-8", code="invalid_multipart") from None
+        what = "the file name" if field == "name" else "part headers"
+        raise Invalid(f"{what} must be UTF-8", code="invalid_name" if field else "invalid_multipart",
+                      field=field) from None
 
 
 @dataclass
@@ -55,12 +57,12 @@ def _part_from_headers(headers: dict[str, str]) -> FormPart:
     disposition = headers.get("content-disposition")
     if disposition is None:
         raise Invalid("a multipart part lacks Content-Disposition", code="invalid_multipart")
-    # parse_options_header reads the header as latin-1; the bytes are UTF-8 on the wire
-    kind, params = parse_options_header(disposition.encode("utf-8").decode("latin-1"))
+    # header values are kept as latin-1 text (one char per byte); names are UTF-8 on the wire
+    kind, params = parse_options_header(disposition)
     if kind != b"form-data" or b"name" not in params:
         raise Invalid("each part needs 'Content-Disposition: form-data; name=...'", code="invalid_multipart")
     name = _decode(params[b"name"])
-    filename = _decode(params[b"filename"]) if b"filename" in params else None
+    filename = _decode(params[b"filename"], "name") if b"filename" in params else None
     if filename is None:
         # RFC 7578 forbids filename*, but some clients still send it (RFC 5987 form)
         for segment in disposition.split(";"):
@@ -106,7 +108,7 @@ class StreamingForm:
 
     def _on_header_end(self) -> None:
         key = bytes(self._header_field).decode("latin-1").strip().lower()
-        self._headers[key] = _decode(bytes(self._header_value)).strip()
+        self._headers[key] = bytes(self._header_value).decode("latin-1").strip()
         self._header_field.clear()
         self._header_value.clear()
 

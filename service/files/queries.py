@@ -44,19 +44,22 @@ def _where(statuses: list[str] | None, first_param: int) -> tuple[str, list]:
     return f"status = any(${first_param}::text[])", [statuses]
 
 
+def page_after_sql(filtered: bool, keyset: bool) -> str:
+    """Newest first, keyset on (created_at, id): $1 user, $2 limit, [$3 statuses], then the position."""
+    cond, args = _where(["x"] if filtered else None, 3)
+    n = 2 + len(args)
+    position = f" AND (created_at, id) < (${n + 1}, ${n + 2})" if keyset else ""
+    return (f"SELECT {COLUMNS} FROM files WHERE user_id = $1 AND {cond}{position}"
+            " ORDER BY created_at DESC, id DESC LIMIT $2")
+
+
 async def page_after(conn: asyncpg.Connection, user_id: UUID, statuses: list[str] | None,
                      after: tuple[datetime, UUID] | None, limit: int) -> list[FileRow]:
-    """Newest first, keyset on (created_at, id): a deep page costs what the first one does."""
-    cond, args = _where(statuses, 3)
-    params: list = [user_id, limit, *args]
-    keyset = ""
+    """A deep page costs what the first one does (an index range scan from the position)."""
+    params: list = [user_id, limit, *([statuses] if statuses is not None else [])]
     if after is not None:
-        n = len(params)
-        keyset = f" AND (created_at, id) < (${n + 1}, ${n + 2})"
         params += [after[0], after[1]]
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM files WHERE user_id = $1 AND {cond}{keyset}"
-        " ORDER BY created_at DESC, id DESC LIMIT $2", *params)
+    rows = await conn.fetch(page_after_sql(statuses is not None, after is not None), *params)
     return [_row(r) for r in rows]
 
 

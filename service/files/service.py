@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from uuid import UUID
 
@@ -22,6 +23,7 @@ STATUSES = ("uploading", "verifying", "available", "aborted", "corrupt", "delete
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 10_000_000
+PURGE_TIMEOUT_SECONDS = 10  # a DELETE never waits longer on S3; the worker retries the rest
 
 
 def object_key(file_id: UUID) -> str:
@@ -134,7 +136,7 @@ async def delete_file(tx: Tx, user_id: UUID, raw_id: str, *, pool: asyncpg.Pool,
 
     async def purge() -> None:
         try:
-            await remove_stored(row, hot, cold)
+            await asyncio.wait_for(remove_stored(row, hot, cold), PURGE_TIMEOUT_SECONDS)
             async with transaction(pool) as purge_tx:
                 await queries.mark_purged(purge_tx.conn, row.id)
         except Exception:

@@ -20,7 +20,7 @@ from arq.connections import ArqRedis
 from service import jobs
 from service.config import Settings
 from service.db import transaction
-from service.errors import Invalid, TooLarge
+from service.errors import Invalid, TooLarge, Unauthorized
 from service.files import queries
 from service.files.formdata import StreamingForm, boundary_of
 from service.files.names import DEFAULT_CONTENT_TYPE, content_type_for, validate_name
@@ -39,8 +39,11 @@ def max_body_bytes(settings: Settings) -> int:
     return settings.small_upload_max_bytes + MULTIPART_OVERHEAD
 
 
-def parse_sha256(raw: bytes) -> str:
+def parse_sha256(raw: bytes) -> str | None:
+    """64 hex digits (any case); an empty field (a blank form input) means none was declared."""
     text = raw.decode("ascii", "replace").strip().lower()
+    if not text:
+        return None
     if not _SHA256_RE.fullmatch(text):
         raise Invalid("sha256 must be 64 hexadecimal digits", code="invalid_sha256", field="sha256")
     return text
@@ -92,7 +95,7 @@ async def upload_small(*, pool: asyncpg.Pool, storage: Storage, redis: ArqRedis 
         while (part := await form.next_part()) is not None:
             if part.name == "sha256":
                 declared = parse_sha256(await form.read_value(256, "sha256"))
-                if stored is not None and stored[3] != declared:
+                if declared is not None and stored is not None and stored[3] != declared:
                     raise _mismatch(declared, stored[3])
             elif part.name == "file":
                 if stored is not None:
@@ -119,8 +122,10 @@ async def upload_small(*, pool: asyncpg.Pool, storage: Storage, redis: ArqRedis 
             row: FileRow = await queries.insert_available(
                 tx.conn, file_id=file_id, user_id=user_id, name=name, size=size, content_type=ctype,
                 object_key=key, sha256=sha256, declared_sha256=declared)
-    except BaseException:
+    except BaseException as exc:
         await _discard(storage, key)
+        if isinstance(exc, asyncpg.ForeignKeyViolationError):  # the account was removed meanwhile
+            raise Unauthorized("this account no longer exists", code="account_gone") from None
         raise
     await jobs.enqueue(redis, settings.job_queue, "thumbnail", str(file_id), job_id=f"thumb:{file_id}")
     return to_info(row)

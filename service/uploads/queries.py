@@ -40,7 +40,8 @@ async def session(conn: asyncpg.Connection, file_id: UUID, user_id: UUID, *, loc
     if lock:
         # lock first, then read in a new statement: a read that waited for the lock then sees
         # what the previous holder committed (FOR UPDATE OF s alone would re-read s, not f)
-        await conn.execute("SELECT 1 FROM upload_sessions WHERE file_id = $1 FOR UPDATE", file_id)
+        await conn.execute("SELECT 1 FROM upload_sessions s JOIN files f ON f.id = s.file_id"
+                           " WHERE s.file_id = $1 AND f.user_id = $2 FOR UPDATE OF s", file_id, user_id)
     row = await conn.fetchrow(
         f"SELECT {_SESSION_COLUMNS} FROM upload_sessions s JOIN files f ON f.id = s.file_id"
         " WHERE s.file_id = $1 AND f.user_id = $2", file_id, user_id)
@@ -56,6 +57,13 @@ async def completed_parts(conn: asyncpg.Connection, file_id: UUID) -> dict[int, 
 async def part_numbers(conn: asyncpg.Connection, file_id: UUID) -> list[int]:
     rows = await conn.fetch("SELECT part_number FROM upload_parts WHERE file_id = $1 ORDER BY part_number", file_id)
     return [r["part_number"] for r in rows]
+
+
+async def set_durable_commit(conn: asyncpg.Connection, durable: bool) -> None:
+    """Whether this transaction's COMMIT waits for the WAL flush (synchronous_commit). A lost
+    part record is harmless (the part stays in S3; the client sees it missing in GET /upload
+    and reports it again), so recording a part does not wait; completing an upload does."""
+    await conn.execute(f"SET LOCAL synchronous_commit TO {'on' if durable else 'off'}")
 
 
 async def record_part(conn: asyncpg.Connection, file_id: UUID, part_number: int, etag: str, size: int) -> None:

@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 
 
-class InitMultipartIn(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
+class InitMultipartIn(msgspec.Struct, rename="camel"):
     name: str
     size: int
     content_type: str = "application/octet-stream"

@@ -182,6 +182,7 @@ async def part_complete(tx: Tx, storage: Storage, redis: ArqRedis | None, settin
     recorded = await queries.completed_parts(tx.conn, s.file_id)
     if len(recorded) == s.part_count:
         return await _complete(tx, storage, redis, settings, s, recorded)
+    await queries.set_durable_commit(tx.conn, False)
     return PartCompleteOut(file_id=s.file_id, status="uploading", completed_parts=sorted(recorded),
                            part_count=s.part_count)
 
@@ -192,8 +193,12 @@ async def _complete(tx: Tx, storage: Storage, redis: ArqRedis | None, settings: 
     the S3 upload, check the object's size, and mark the file. Any failure before the status
     update rolls the request back, so the client retries its report; the file is never
     `available` unless the object is whole."""
+    try:
+        stored = await storage.list_parts(s.object_key, s.s3_upload_id)
+    except ObjectMissing:
+        return await _recover(tx, storage, redis, settings, s)
     listed: dict[int, set[tuple[str, int]]] = {}
-    for p in await storage.list_parts(s.object_key, s.s3_upload_id):
+    for p in stored:
         listed.setdefault(p.part_number, set()).add((p.etag, p.size))
     stale = [n for n, rec in recorded.items() if rec not in listed.get(n, ())]
     if stale:  # a part was re-uploaded after it was reported: the client must report it again

@@ -119,8 +119,10 @@ async def test_registrations_not_throttled(client):
         assert r.status_code == 201
 
 
-async def test_throttle_per_address(app):
-    throttle = LoginThrottle(app.state.redis, per_user=1000, per_addr=5, window=30)
+async def test_throttle_per_address(settings):
+    from redis.asyncio import Redis
+    redis = Redis.from_url(settings.redis_url)  # the test client runs the app on another loop
+    throttle = LoginThrottle(redis, per_user=1000, per_addr=5, window=30)
     addr = f"10.9.{secrets.randbelow(255)}.{secrets.randbelow(255)}-{secrets.token_hex(3)}"
     for i in range(5):
         await throttle.check(f"name{i}", addr)
@@ -128,6 +130,7 @@ async def test_throttle_per_address(app):
     with pytest.raises(Exception) as info:
         await throttle.check("fresh-name", addr)
     assert getattr(info.value, "status", None) == 429
+    await redis.aclose()
 
 
 async def test_signup_disabled_403(settings):

@@ -289,3 +289,23 @@ async def test_unauthenticated_is_401(client):
     for method, path in [("POST", "/files"), ("GET", "/files"), ("GET", f"/files/{uuid.uuid4()}"),
                          ("DELETE", f"/files/{uuid.uuid4()}")]:
         assert (await client.request(method, path)).status_code == 401
+
+
+@pytest.mark.parametrize("size,chunk", [(8 * 1024 * 1024 - 1, 65536), (8 * 1024 * 1024, 1000003),
+                                        (8 * 1024 * 1024 + 1, 65536), (25 * 1024 * 1024 + 7, 777777)])
+async def test_put_stream_parts_and_hash(store, size, chunk):
+    """The streamed multipart loop under POST /files: exact bytes and sha256 at part edges."""
+    data = os.urandom(size)
+
+    async def chunks():
+        for i in range(0, size, chunk):
+            yield data[i:i + chunk]
+
+    key = f"objects/stream-test-{uuid.uuid4()}"
+    got_size, digest = await store.put_stream(key, chunks(), content_type="application/octet-stream")
+    try:
+        assert got_size == size and digest == hashlib.sha256(data).hexdigest()
+        stored = b"".join([c async for c in store.iter_range(key)])
+        assert stored == data
+    finally:
+        await store.remove(key)

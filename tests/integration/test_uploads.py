@@ -328,3 +328,19 @@ async def test_a_lost_upload_is_409_and_never_available(client, user, pool, stor
     assert r.status_code == 409 and r.json()["code"] == "upload_missing", r.text
     assert (await client.get(f"/files/{fid}/upload", headers=user.headers)).json()["status"] == "uploading"
     assert (await client.delete(f"/files/{fid}/upload", headers=user.headers)).status_code == 204
+
+
+async def test_init_while_s3_is_down_is_503_and_leaves_nothing(settings, user, pool):
+    from litestar.testing import AsyncTestClient
+
+    from service.app import create_app
+    from tests.conftest import free_port, make_settings
+
+    down = make_settings(settings, s3_endpoint=f"http://127.0.0.1:{free_port()}")
+    async with pool.acquire() as conn:
+        before = await conn.fetchval("SELECT count(*) FROM files WHERE user_id = $1", uuid.UUID(user.id))
+    async with AsyncTestClient(app=create_app(down), base_url="http://127.0.0.1:8000") as c:
+        r = await c.post("/files/init-multipart", json={"name": "a", "size": 10}, headers=user.headers)
+    assert r.status_code == 503 and r.json()["code"] == "storage_unavailable", r.text
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM files WHERE user_id = $1", uuid.UUID(user.id)) == before

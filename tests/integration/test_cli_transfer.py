@@ -126,6 +126,18 @@ def _kill_when(config: Path, args: tuple[str, ...], ready) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
+def _settled(read):
+    """`read()` once it gives the same answer twice in a row: a part report the killed client
+    had already sent may still be committed by the server a moment later."""
+    last = read()
+    while True:
+        time.sleep(0.5)
+        now = read()
+        if now == last:
+            return now
+        last = now
+
+
 async def test_multipart_upload_killed_then_resumed(settings, server, proxy, account, tmp_path):
     config, token = account
     big = tmp_path / "video.bin"
@@ -137,7 +149,7 @@ async def test_multipart_upload_killed_then_resumed(settings, server, proxy, acc
     # run 1: killed once three parts are recorded
     _kill_when(config, slow, lambda: _resume_entry(config) and len(recorded()) >= 3)
     file_id = _resume_entry(config)
-    first = _upload_state(server, token, file_id)
+    first = _settled(lambda: _upload_state(server, token, file_id))
     done1 = set(first["completedParts"])
     assert first["status"] == "uploading" and first["partCount"] == 10 and 3 <= len(done1) < 8
     rows1 = await _part_rows(settings, file_id)
@@ -147,6 +159,7 @@ async def test_multipart_upload_killed_then_resumed(settings, server, proxy, acc
     # are untouched (a resent part would have been re-reported)
     mark = len(proxy.log)
     _kill_when(config, slow, lambda: len(recorded()) >= len(done1) + 2)
+    _settled(recorded)
     rows2 = await _part_rows(settings, file_id)
     done2 = set(rows2)
     assert done2 > done1 and len(done2) < 10
@@ -187,7 +200,7 @@ async def test_ctrl_c_then_rerun(settings, server, proxy, account, tmp_path):
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "run the same command again to resume" in stderr
-    done = set(_upload_state(server, token, file_id)["completedParts"])
+    done = _settled(lambda: set(_upload_state(server, token, file_id)["completedParts"]))
     assert 1 <= len(done) < 4
 
     mark = len(proxy.log)

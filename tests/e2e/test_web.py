@@ -366,3 +366,40 @@ async def test_phone_layout(browser, web, files):
         assert ui.problems == []
     finally:
         await context.close()
+
+
+async def test_infinite_scroll_drag_and_drop_sign_out(browser, web):
+    context, ui = await new_ui(browser, web, viewport={"width": 1280, "height": 900})
+    page = ui.page
+    try:
+        for i in range(35):  # more than one page (30)
+            r = httpx.post(web.url + "/files", headers=ui.headers, files={"file": (f"f{i:02}.txt", f"file {i}".encode())})
+            assert r.status_code == 201, r.text
+        await page.reload()
+        await page.wait_for_selector("#files-panel .file")
+        names = lambda: page.eval_on_selector_all("#files-panel .file .name", "els => els.map(e => e.textContent)")  # noqa: E731
+        first = await names()
+        assert len(first) == 30 and first[0] == "f34.txt"  # newest first, one page
+        await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        await page.wait_for_function("() => document.querySelectorAll('#files-panel .file').length === 35")
+        assert (await names())[-1] == "f00.txt" and await page.is_hidden("#files-panel .more")
+
+        # a file dropped onto the page uploads like a chosen one
+        await page.evaluate("""() => {
+            const dt = new DataTransfer();
+            dt.items.add(new File([new Uint8Array(5000).fill(7)], "dropped.bin"));
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                document.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+            }
+        }""")
+        await ui.wait_state("dropped.bin", "done")
+        assert (await names())[0] == "dropped.bin"
+        assert await page.is_hidden("#dropzone-overlay")
+
+        await page.click("#signout")
+        await page.wait_for_selector("#auth:not([hidden])")
+        me = await page.evaluate("fetch('/me').then(r => r.status)")
+        assert me == 401  # the session cookie is gone
+        assert ui.problems == []
+    finally:
+        await context.close()

@@ -39,7 +39,6 @@ class Downloader:
         self.rate = RateLimit(limit_rate)
         self.listener = listener or Listener()
         self.stop = stop or threading.Event()
-        self.chunks_fetched: list[int] = []  # chunk indexes fetched by this run (for reports and tests)
         self.sha256: str | None = None  # of the bytes written, once downloaded
         self.verified = False  # True when that matched the server's sha256
         self._url_lock = threading.Lock()
@@ -149,7 +148,6 @@ class Downloader:
                             got += len(data)
                             self.listener.advance(name, len(data))
                         if got == length:
-                            self.chunks_fetched.append(index)
                             return
             except httpx.TransportError:
                 pass

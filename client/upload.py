@@ -47,7 +47,6 @@ class Uploader:
         self.resume = resume
         self.listener = listener or Listener()
         self.stop = stop or threading.Event()
-        self.parts_sent: list[int] = []  # part numbers PUT by this run (for reports and tests)
 
     # --- entry point ----------------------------------------------------------------------
     def upload(self, path: Path, name: str | None = None) -> FileInfo:
@@ -211,7 +210,6 @@ class Uploader:
             except httpx.TransportError:
                 resp = None
             if resp is not None and resp.status_code == 200 and resp.headers.get("etag"):
-                self.parts_sent.append(number)
                 return resp.headers["etag"]
             self.listener.advance(name, -sent[0])  # this attempt's bytes do not count
             if self.stop.is_set():

@@ -183,9 +183,10 @@ class UI:
 
     async def resume_entry(self, name: str) -> str | None:
         return await self.page.evaluate(
-            """name => { const all = JSON.parse(localStorage.getItem('mybox.resume.v1') || '{}');
-                         const e = Object.values(all).find(v => v.name === name); return e ? e.fileId : null; }""",
-            name)
+            """([user, name]) => {
+                 const all = JSON.parse(localStorage.getItem('mybox.resume.v1.' + user) || '{}');
+                 const e = Object.values(all).find(v => v.name === name); return e ? e.fileId : null; }""",
+            [self.username, name])
 
     async def completed_parts(self, name: str) -> set[int]:
         file_id = await self.resume_entry(name)

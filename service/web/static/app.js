@@ -3,7 +3,7 @@
 import { ApiError, api } from "./api.js";
 import { FileList } from "./files.js";
 import { icon } from "./icons.js";
-import { UploadManager, history, resumeStore } from "./uploads.js";
+import { UploadManager, history, resumeStore, setUser } from "./uploads.js";
 import { bytes, duration, h, rate, toast, when } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
@@ -30,6 +30,7 @@ function showAuth(message = "") {
 }
 
 function showApp(me) {
+  setUser(me.username);
   $("auth").hidden = true;
   $("app").hidden = false;
   $("account").hidden = false;
@@ -80,7 +81,10 @@ async function submitAuth(event) {
 }
 
 async function signOut() {
-  for (const u of uploads.items) if (u.active) u.pause();
+  for (const u of uploads.items) if (u.active || u.state === "queued") u.pause();  // resumable later
+  uploads.items = [];
+  $("queue").replaceChildren();
+  $("queue-panel").hidden = true;
   try { await api("DELETE", "/auth/session"); } catch { /* cookie cleared anyway */ }
   showAuth();
 }

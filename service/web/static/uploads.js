@@ -17,8 +17,14 @@ export const HASH_MAX = 1024 * 1024 * 1024;
 const PARALLEL_PARTS = 4;
 const PARALLEL_FILES = 2;
 const PART_ATTEMPTS = 8;
-const RESUME_KEY = "mybox.resume.v1";
-const HISTORY_KEY = "mybox.history.v1";
+let RESUME_KEY = "mybox.resume.v1";
+let HISTORY_KEY = "mybox.history.v1";
+
+// Resume records and history belong to the signed-in user (a shared browser keeps them apart).
+export function setUser(username) {
+  RESUME_KEY = `mybox.resume.v1.${username}`;
+  HISTORY_KEY = `mybox.history.v1.${username}`;
+}
 
 function load(key, fallback) {
   try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch { return fallback; }

@@ -6,8 +6,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DOCKER_OK := $(shell docker info >/dev/null 2>&1 && echo yes)
 PYTEST_ARGS ?=
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+BUNDLE_DIR ?= dist
+BUNDLE ?=
 
-.PHONY: install up down logs status test test-all bench migrate clean
+.PHONY: install up down logs status test test-all bench migrate clean env bundle load
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,11 +20,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Python venv with every dependency
 
-up: install ## start the whole stack in the background; returns when /readyz is 200
 ifeq ($(DOCKER_OK),yes)
+# with a Docker engine: compose.yaml (no Python venv needed on the host, so this works air-gapped)
+up: ## start the whole stack in the background; returns when /readyz is 200
+	@test -f .env || { echo "no .env: run 'make env' (or copy .env.example to .env and fill in the secrets)"; exit 1; }
 	docker compose up -d --wait
-	@echo "mybox is up: http://127.0.0.1:$${MYBOX_API_PORT:-8000}/"
+	@port=$$(sed -n 's/^MYBOX_API_PORT=//p' .env); echo "mybox is up: http://127.0.0.1:$${port:-8000}/"
 else
+up: install ## start the whole stack in the background; returns when /readyz is 200
 	./deploy/local/stack.sh up
 endif
 
@@ -56,3 +62,12 @@ bench: install ## full benchmarks on the local stack; results in bench/results/
 
 clean:
 	rm -rf .state .pytest_cache
+
+env: ## write .env for compose from .env.example with random secrets (PUBLIC_HOST=<name> sets the URLs)
+	./deploy/make-env.sh .env
+
+bundle: ## build + pull + save every image compose.yaml needs into dist/mybox-<version>-images.tar.gz (+ .sha256)
+	./deploy/bundle.sh save "$(VERSION)" "$(BUNDLE_DIR)"
+
+load: ## air-gapped host: verify the bundle's checksum and docker-load it (BUNDLE=path, default newest in dist/)
+	./deploy/bundle.sh load $(BUNDLE)

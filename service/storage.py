@@ -47,6 +47,13 @@ class StoredPart:
 
 
 @dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size: int
+    last_modified: datetime | None
+
+
+@dataclass(frozen=True)
 class PendingUpload:
     key: str
     upload_id: str
@@ -119,7 +126,13 @@ class Storage:
                     if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                         raise
             if cors_origins:
-                await self.put_cors(cors_origins)
+                try:
+                    await self.put_cors(cors_origins)
+                except S3Error as exc:
+                    if exc.code != "NotImplemented":
+                        raise
+                    # community MinIO has no per-bucket CORS; compose sets it server-wide
+                    log.info("bucket CORS not supported by this S3 server; relying on server-wide CORS")
         except (S3Error, StorageUnavailable):
             raise
         except Exception as exc:
@@ -289,7 +302,25 @@ class Storage:
         except Exception as exc:
             raise _translate(exc) from exc
 
+    async def list_objects(self, prefix: str, *, start_after: str | None = None,
+                           limit: int | None = None) -> AsyncIterator[ListedObject]:
+        """Objects under a prefix in key order, with their age; resumable with start_after."""
+        count = 0
+        try:
+            async for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True,
+                                                      start_after=start_after):
+                yield ListedObject(obj.object_name, int(obj.size or 0), obj.last_modified)
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+        except Exception as exc:
+            raise _translate(exc) from exc
+
     # --- presigning (computed locally, for the public host) -----------------------------
+    async def presign_internal_get(self, key: str, expires: timedelta) -> str:
+        """A GET URL for the endpoint this process talks to (for a local tool such as ffmpeg)."""
+        return await self.client.presigned_get_object(self.bucket, key, expires=expires)
+
     async def presign_get(self, key: str, expires: timedelta, *, filename_disposition: str | None = None,
                           content_type: str | None = None) -> str:
         headers: dict[str, str] = {}

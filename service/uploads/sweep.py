@@ -21,6 +21,7 @@ import asyncpg
 from arq.cron import CronJob, cron
 
 from service.db import transaction
+from service.jobs import cron_schedule
 from service.storage import PendingUpload, Storage
 from service.uploads import queries
 from service.uploads.schemas import ExpiredSession
@@ -135,29 +136,6 @@ async def sweep_expired_uploads(ctx: dict) -> dict:
     settings = ctx["settings"]
     result = await sweep(ctx["pool"], ctx["storage"], ttl_seconds=settings.upload_ttl_seconds)
     return result.__dict__
-
-
-# --- schedule ---------------------------------------------------------------------------------
-_DIV_60 = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
-_DIV_24 = (1, 2, 3, 4, 6, 8, 12, 24)
-
-
-def _largest_divisor(divisors: tuple[int, ...], limit: int) -> int:
-    return max(d for d in divisors if d <= max(1, limit))
-
-
-def cron_schedule(interval_seconds: int) -> dict[str, set[int]]:
-    """arq cron fields (second/minute/hour sets) that fire every P seconds with
-    interval/2 < P <= interval (P divides a minute, an hour or a day; at least daily)."""
-    i = max(1, int(interval_seconds))
-    if i < 60:
-        d = _largest_divisor(_DIV_60, i)
-        return {"second": set(range(0, 60, d))}
-    if i < 3600:
-        d = _largest_divisor(_DIV_60, i // 60)
-        return {"minute": set(range(0, 60, d)), "second": {0}}
-    d = _largest_divisor(_DIV_24, min(i // 3600, 24))
-    return {"hour": set(range(0, 24, d)), "minute": {0}, "second": {0}}
 
 
 def cron_jobs(settings) -> list[CronJob]:

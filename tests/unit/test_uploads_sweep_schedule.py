@@ -8,7 +8,7 @@ from arq.cron import next_cron
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.uploads.sweep import cron_schedule
+from service.jobs import cron_schedule
 
 
 def fire_times(fields: dict, start: datetime, n: int) -> list[datetime]:

@@ -7,10 +7,12 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
+from urllib.parse import urlsplit
 
 from arq.connections import ArqRedis
-from litestar import Litestar
+from litestar import Litestar, Response
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import CacheControlHeader
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -30,6 +32,20 @@ from service.uploads.routes import ROUTES as UPLOAD_ROUTES
 
 log = logging.getLogger("mybox.app")
 WEB_DIR = Path(__file__).parent / "web"
+
+
+def _ui_headers(settings: Settings) -> dict[str, str]:
+    """Security headers for the web UI's static files: scripts only from here (no inline code);
+    the browser may talk to the API and to the public S3 endpoint (presigned part PUTs)."""
+    s3 = urlsplit(settings.s3_public_endpoint)
+    s3_origin = f"{s3.scheme}://{s3.netloc}"
+    csp = "; ".join([
+        "default-src 'self'", "script-src 'self'", "style-src 'self'", "worker-src 'self'",
+        f"img-src 'self' blob: data: {s3_origin}", f"connect-src 'self' {s3_origin}",
+        "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'",
+    ])
+    return {"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
 
 
 async def _connect_pool(settings: Settings, attempts: int = 30):
@@ -68,8 +84,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     route_handlers: list = [*health.ROUTES, *AUTH_ROUTES, *FILE_ROUTES, *UPLOAD_ROUTES]
     if WEB_DIR.is_dir() and (WEB_DIR / "index.html").is_file():
+        ui_headers = _ui_headers(settings)
+
+        async def add_ui_headers(response: Response) -> Response:
+            response.headers.update(ui_headers)
+            return response
+
         route_handlers.append(create_static_files_router(path="/", directories=[WEB_DIR], html_mode=True,
-                                                         include_in_schema=False, name="web"))
+                                                         include_in_schema=False, name="web",
+                                                         after_request=add_ui_headers,
+                                                         cache_control=CacheControlHeader(no_cache=True)))
 
     return Litestar(
         route_handlers=route_handlers,

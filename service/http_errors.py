@@ -51,7 +51,7 @@ def exception_handler(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, StorageUnavailable):
         status, code, message, field = 503, "storage_unavailable", str(exc), None
         headers = {"Retry-After": "5"}
-    elif isinstance(exc, (asyncpg.PostgresConnectionStatusError, asyncpg.CannotConnectNowError,
+    elif isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
                           asyncpg.InterfaceError, ConnectionError, OSError, TimeoutError)):
         log.warning("dependency unavailable: %r", exc)
         status, code, message, field = 503, "unavailable", "a backing service is unavailable; retry shortly", None

@@ -193,7 +193,10 @@ class Storage:
         (STREAM_PARALLEL + 1) parts. On any failure the S3 upload is aborted: nothing is left."""
         digest = hashlib.sha256()
         size = 0
-        buf = bytearray()
+        # chunks wait in a list and are joined once per part (one copy); a part may exceed
+        # STREAM_PART_SIZE by less than one chunk, which S3 allows (only the last part may be < 5 MiB)
+        pending: list[bytes] = []
+        pending_size = 0
         upload_id: str | None = None
         tasks: set[asyncio.Task[str]] = set()
         parts: list[Part] = []
@@ -216,28 +219,33 @@ class Storage:
                 if max_bytes is not None and size > max_bytes:
                     raise TooLarge(f"file is larger than the limit of {max_bytes} bytes", code="file_too_large")
                 digest.update(chunk)
-                buf += chunk
-                while len(buf) >= STREAM_PART_SIZE:
+                pending.append(chunk)
+                pending_size += len(chunk)
+                if pending_size >= STREAM_PART_SIZE:
                     if upload_id is None:
                         upload_id = await self.client._create_multipart_upload(self.bucket, key, headers)
-                    data = bytes(buf[:STREAM_PART_SIZE])
-                    del buf[:STREAM_PART_SIZE]
                     # wait for a free slot before reading more: bounded memory, backpressure
                     while len(tasks) >= STREAM_PARALLEL:
                         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                         for t in done:
                             tasks.discard(t)
                             t.result()
+                    data = b"".join(pending)
+                    pending.clear()
+                    pending_size = 0
                     next_part += 1
                     tasks.add(asyncio.create_task(send(next_part, data)))
+                    del data
+            buf = b"".join(pending)
+            pending.clear()
             if upload_id is None:
-                await self.client.put_object(self.bucket, key, BytesIO(bytes(buf)), len(buf),
+                await self.client.put_object(self.bucket, key, BytesIO(buf), len(buf),
                                              content_type=content_type,
                                              metadata={"x-amz-storage-class": self.storage_class} if self.storage_class else None)
             else:
                 if buf:
                     next_part += 1
-                    tasks.add(asyncio.create_task(send(next_part, bytes(buf))))
+                    tasks.add(asyncio.create_task(send(next_part, buf)))
                 if tasks:
                     await asyncio.gather(*tasks)
                     tasks.clear()

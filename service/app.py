@@ -28,6 +28,7 @@ from service.deps import DEPENDENCIES
 from service.files.routes import ROUTES as FILE_ROUTES
 from service.http_errors import exception_handler
 from service.storage import cold_storage, hot_storage
+from service.tiering.routes import ROUTES as TIERING_ROUTES
 from service.uploads.routes import ROUTES as UPLOAD_ROUTES
 
 log = logging.getLogger("mybox.app")
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await app.state.cold_storage.close()
             await app.state.pool.close()
 
-    route_handlers: list = [*health.ROUTES, *AUTH_ROUTES, *FILE_ROUTES, *UPLOAD_ROUTES]
+    route_handlers: list = [*health.ROUTES, *AUTH_ROUTES, *FILE_ROUTES, *UPLOAD_ROUTES, *TIERING_ROUTES]
     if WEB_DIR.is_dir() and (WEB_DIR / "index.html").is_file():
         ui_headers = _ui_headers(settings)
 

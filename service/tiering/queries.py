@@ -60,18 +60,8 @@ async def clear_stale(conn: asyncpg.Connection, file_id: UUID, stale_tier: str) 
     await conn.execute("UPDATE files SET stale_tier = NULL WHERE id = $1 AND stale_tier = $2", file_id, stale_tier)
 
 
-async def request_restore(conn: asyncpg.Connection, user_id: UUID, file_id: UUID) -> asyncpg.Record | None:
-    """Mark an archived (cold, available) file as restoring; returns the row as it is now."""
-    await conn.execute(
-        "UPDATE files SET status = 'restoring', restore_requested_at = now()"
-        " WHERE id = $1 AND user_id = $2 AND status = 'available' AND tier = 'cold'", file_id, user_id)
-    return await conn.fetchrow("SELECT id, status, tier FROM files WHERE id = $1 AND user_id = $2"
-                               " AND status <> 'deleted'", file_id, user_id)
-
-
-async def request_restore_lookup(conn: asyncpg.Connection, user_id: UUID, file_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT id, status, tier FROM files WHERE id = $1 AND user_id = $2"
-                               " AND status <> 'deleted'", file_id, user_id)
+async def mark_restoring(conn: asyncpg.Connection, file_id: UUID) -> None:
+    await conn.execute("UPDATE files SET status = 'restoring', restore_requested_at = now() WHERE id = $1", file_id)
 
 
 async def stuck_restores(conn: asyncpg.Connection, older_than_seconds: int, limit: int) -> list[UUID]:

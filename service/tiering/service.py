@@ -15,8 +15,10 @@ from uuid import UUID
 
 import asyncpg
 
-from service.db import transaction
+from service.db import Tx, transaction
 from service.errors import Conflict
+from service.files.schemas import FileRow
+from service.files.service import owned
 from service.storage import Storage
 from service.tiering import queries as q
 
@@ -45,14 +47,6 @@ class RunReport:
     failed: int = 0
     stale_dropped: int = 0
     restores_requeued: list[UUID] = field(default_factory=list)
-
-
-def readable_storage(tiers: Tiers, tier: str, file_id: UUID) -> Storage:
-    """Where a download reads from; an archived file must be restored first (409)."""
-    if tier == "cold" and tiers.archive:
-        raise Conflict(f"file {file_id} is archived in the cold tier; POST /files/{file_id}/restore first"
-                       " and download it when its status is 'available' again", code="file_archived")
-    return tiers.storage(tier)
 
 
 async def sha256_of(storage: Storage, key: str) -> str:
@@ -170,20 +164,15 @@ async def run_tiering(pool: asyncpg.Pool, tiers: Tiers, *, idle_seconds: int, ba
     return report
 
 
-async def request_restore(conn: asyncpg.Connection, tiers: Tiers, user_id: UUID, file_id: UUID) -> str:
-    """POST /files/{id}/restore: 'restoring' for an archived file; 409 otherwise."""
-    from service.errors import NotFound
-
-    if not tiers.archive:
-        row = await q.request_restore_lookup(conn, user_id, file_id)
-        if row is None:
-            raise NotFound(f"no file {file_id}", code="file_not_found")
-        raise Conflict("restore applies only to files in an archive cold tier; this file can be downloaded"
-                       " directly", code="not_archived")
-    row = await q.request_restore(conn, user_id, file_id)
-    if row is None:
-        raise NotFound(f"no file {file_id}", code="file_not_found")
-    if row["status"] == "restoring":
-        return "restoring"
-    raise Conflict(f"file is {row['status']} in the {row['tier']} tier; only archived files need a restore",
-                   code="not_archived")
+async def request_restore(tx: Tx, user_id: UUID, raw_id: str, *, archive: bool) -> FileRow:
+    """POST /files/{id}/restore: an archived file becomes 'restoring' (idempotent); 409 otherwise."""
+    row = await owned(tx, user_id, raw_id, for_update=True)
+    if row.status == "restoring":
+        return row
+    if not archive or row.tier != "cold" or row.status != "available":
+        where = "an archive cold tier" if archive else "the instant-access cold tier"
+        raise Conflict(f"nothing to restore: the file is {row.status} in the {row.tier} tier"
+                       f" ({where if row.tier == 'cold' else 'it is hot'}); download it directly",
+                       code="not_archived")
+    await q.mark_restoring(tx.conn, row.id)
+    return await owned(tx, user_id, raw_id)

@@ -20,7 +20,7 @@ async def tier_files(ctx: dict) -> dict:
     presigned-URL lifetime after a move, so links already handed out keep working."""
     settings = ctx["settings"]
     report = await run_tiering(ctx["pool"], tiers(ctx), idle_seconds=settings.cold_after_seconds,
-                               grace_seconds=settings.presign_ttl_seconds)
+                               grace_seconds=settings.presign_ttl_seconds, parallel=2)
     for file_id in report.restores_requeued:  # a restore whose job was lost (Redis down)
         await enqueue_job(ctx, "restore_file", file_id, "restore")
     result = {"moved": report.moved, "movedBytes": report.moved_bytes, "skipped": report.skipped,

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import asyncpg
 
-from service.db import Tx, transaction
+from service.db import Tx
 from service.errors import Conflict
 from service.files.schemas import FileRow
 from service.files.service import owned
@@ -80,14 +80,15 @@ async def move_to_cold(pool: asyncpg.Pool, tiers: Tiers, file_id: UUID, *, drop_
                 return False
             key = row["object_key"]
             await copy_verified(tiers.cold, tiers.hot, key, row["size"], row["sha256"])
-            async with transaction(pool) as tx:
-                switched = await q.switch_to_cold(tx.conn, file_id)
+            # one connection per move (the lock's): a pool never deadlocks on parallel moves
+            async with lock_conn.transaction():
+                switched = await q.switch_to_cold(lock_conn, file_id)
             if not switched:  # deleted or changed while copying: the copy is not needed
                 await tiers.cold.remove(key)
                 return False
             log.info("moved %s (%d bytes) to the cold tier", file_id, row["size"])
             if drop_old:
-                await drop_stale_copy(pool, tiers, file_id, key, "hot")
+                await drop_stale_copy(lock_conn, tiers, file_id, key, "hot")
             return True
         finally:
             await q.unlock_file(lock_conn, file_id)
@@ -104,8 +105,8 @@ async def restore_to_hot(pool: asyncpg.Pool, tiers: Tiers, file_id: UUID) -> boo
                 return False
             key = row["object_key"]
             await copy_verified(tiers.hot, tiers.cold, key, row["size"], row["sha256"])
-            async with transaction(pool) as tx:
-                switched = await q.switch_to_hot(tx.conn, file_id)
+            async with lock_conn.transaction():
+                switched = await q.switch_to_hot(lock_conn, file_id)
             if not switched:
                 await tiers.hot.remove(key)
                 return False
@@ -115,24 +116,23 @@ async def restore_to_hot(pool: asyncpg.Pool, tiers: Tiers, file_id: UUID) -> boo
             await q.unlock_file(lock_conn, file_id)
 
 
-async def drop_stale_copy(pool: asyncpg.Pool, tiers: Tiers, file_id: UUID, key: str, stale_tier: str) -> None:
+async def drop_stale_copy(conn: asyncpg.Connection, tiers: Tiers, file_id: UUID, key: str, stale_tier: str) -> None:
     await tiers.storage(stale_tier).remove(key)
-    async with transaction(pool) as tx:
-        await q.clear_stale(tx.conn, file_id, stale_tier)
+    await q.clear_stale(conn, file_id, stale_tier)
 
 
 async def drop_stale_copies(pool: asyncpg.Pool, tiers: Tiers, *, grace_seconds: int, limit: int = 500) -> int:
     """Delete copies left in the old tier by earlier moves (crash, or presigned-URL grace)."""
+    dropped = 0
     async with pool.acquire() as conn:
         rows = await q.stale_copies(conn, grace_seconds, limit)
-    dropped = 0
-    for r in rows:
-        try:
-            await drop_stale_copy(pool, tiers, r["id"], r["object_key"], r["stale_tier"])
-            dropped += 1
-        except Exception:
-            log.warning("could not drop the stale %s copy of %s; next run retries", r["stale_tier"], r["id"],
-                        exc_info=True)
+        for r in rows:
+            try:
+                await drop_stale_copy(conn, tiers, r["id"], r["object_key"], r["stale_tier"])
+                dropped += 1
+            except Exception:
+                log.warning("could not drop the stale %s copy of %s; next run retries", r["stale_tier"], r["id"],
+                            exc_info=True)
     return dropped
 
 

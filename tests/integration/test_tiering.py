@@ -180,3 +180,18 @@ async def test_archive_restore_round_trip_over_http(client, pool, tiers, setting
     assert await tiering.move_to_cold(pool, tiers, fid2)
     r = await client.post(f"/files/{fid2}/restore", headers=u.headers)
     assert r.status_code == 409 and r.json()["code"] == "not_archived"
+
+
+async def test_parallel_moves_never_exhaust_a_small_pool(settings, client, tiers):
+    """Each move uses one connection (its lock's): 4 parallel moves on a pool of 2 finish."""
+    small = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        u = await register_user(client)
+        ids = [(await make_file(small, tiers, u.id, os.urandom(50_000)))[0] for _ in range(6)]
+        report = await asyncio.wait_for(
+            tiering.run_tiering(small, tiers, idle_seconds=30 * 86400, parallel=4, batch=500), timeout=60)
+        assert report.failed == 0
+        tiers_now = {r["tier"] for r in await small.fetch("SELECT tier FROM files WHERE id = any($1::uuid[])", ids)}
+        assert tiers_now == {"cold"}
+    finally:
+        await small.close()

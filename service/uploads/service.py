@@ -20,6 +20,7 @@ from service.auth.schemas import AuthUser
 from service.config import Settings
 from service.db import Tx
 from service.errors import Conflict, Gone, Invalid, NotFound, TooLarge
+from service.files.names import content_type_for, validate_name
 from service.jobs import enqueue_after_commit
 from service.storage import ObjectMissing, Storage, normalize_etag
 from service.uploads import queries
@@ -32,7 +33,6 @@ log = logging.getLogger("mybox.uploads")
 FIRST_URLS = 100          # part URLs handed out by init-multipart
 MAX_URLS_PER_CALL = 1000  # part-urls signs at most this many per request
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 FINISHED_OK = ("available", "verifying", "corrupt", "restoring")
 
 
@@ -42,13 +42,11 @@ def _now() -> datetime:
 
 def validate_init(data: InitMultipartIn, max_file_bytes: int) -> tuple[int, int]:
     """Check the request; returns (part_size, part_count). Errors name the field and the rule."""
-    if not data.name or len(data.name) > 255:
-        raise Invalid("name must be 1-255 characters", code="invalid_name", field="name")
-    if CONTROL_RE.search(data.name):
-        raise Invalid("name must not contain control characters (NUL, CR, LF, ...)", code="invalid_name", field="name")
-    if not data.content_type or len(data.content_type) > 255 or CONTROL_RE.search(data.content_type):
-        raise Invalid("contentType must be 1-255 printable characters", code="invalid_content_type",
+    validate_name(data.name)  # the same rule as POST /files
+    if not data.content_type:
+        raise Invalid("contentType is required (e.g. application/octet-stream)", code="invalid_content_type",
                       field="contentType")
+    content_type_for(data.content_type, data.name)
     if data.sha256 is not None and not SHA256_RE.fullmatch(data.sha256):
         raise Invalid("sha256 must be 64 hexadecimal characters", code="invalid_sha256", field="sha256")
     if data.size < 1:

@@ -36,6 +36,8 @@ async def upload_parts(http, up: dict, data: bytes, numbers) -> dict[int, str]:
     ({"name": "a", "size": 10 * MiB, "partSize": 5 * GiB + 1}, 400, "partSize"),
     ({"name": "a", "size": 50 * GiB, "partSize": 5 * MiB}, 400, "partSize"),  # 10,240 parts
     ({"name": "a\nb", "size": 10}, 400, "name"),
+    ({"name": "a\u0085b", "size": 10}, 400, "name"),  # C1 control (NEL): same rule as POST /files
+    ({"name": "a", "size": 10, "contentType": "not a type"}, 400, "contentType"),
     ({"name": "x" * 256, "size": 10}, 400, "name"),
     ({"name": "a", "size": 10, "sha256": "abc"}, 400, "sha256"),
     ({"name": "a", "size": 10, "contentType": ""}, 400, "contentType"),

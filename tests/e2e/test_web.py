@@ -316,7 +316,7 @@ async def test_pause_resume_and_resume_after_reload(browser, web, files):
 async def test_cancel_aborts_the_upload(browser, web, files):
     context, ui = await new_ui(browser, web, viewport={"width": 1280, "height": 900})
     try:
-        await ui.throttle_uploads(context, 16 * MiB)
+        await ui.throttle_uploads(context, 4 * MiB)
         await ui.page.set_input_files("#picker", [str(files["long"])])
         await ui.wait_parts("long.bin", 1)
         file_id = await ui.resume_entry("long.bin")

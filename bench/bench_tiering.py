@@ -86,7 +86,7 @@ async def _case(pool, tiers, user_id, label: str, sizes: list[int]) -> dict:
     return {
         "case": label, "files": len(files), "bytes": total,
         "tiering_seconds": round(elapsed, 3),
-        "tiering_files_per_s": round(len(files) / elapsed, 1),
+        "tiering_files_per_s": round(len(files) / elapsed, 3),
         "tiering_MiB_per_s": round(total / MiB / elapsed, 1),
         "raw_copy_seconds": round(raw, 3),
         "raw_copy_MiB_per_s": round(total / MiB / raw, 1),

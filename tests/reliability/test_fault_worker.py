@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
+import uuid
 
 import msgspec
 
@@ -87,3 +88,47 @@ async def test_worker_sigkilled_mid_thumbnail_and_mid_verification_work_complete
             second.stop()
         api.stop()
         await store.close()
+
+
+async def test_verifying_uploads_get_their_thumbnails_from_the_verification(settings, db, http, tmp_path):
+    """A `verifying` upload's thumbnail job comes from verify_checksum, not from the completion:
+    a completion-time thumbnail job would only skip the file, and while it ran its job id
+    swallowed the verification's enqueue (found by the load benchmark: a thumbnail then waited
+    for reconciliation's 10-minute grace)."""
+    from arq.connections import ArqRedis
+
+    s = msgspec.structs.replace(settings, job_queue=f"{settings.job_queue}:vt{secrets.token_hex(3)}")
+    api = await asyncio.to_thread(ApiProc(tmp_path, s).start)
+    redis = ArqRedis.from_url(s.redis_url)
+    worker = None
+    try:
+        user = await register(http, api.url)
+        ids, blobs = [], []
+        for i in range(6):
+            data = images.encode(images.photo(400 + i, 300), "png")
+            r = await http.post(f"{api.url}/files/init-multipart", headers=user.headers,
+                                json={"name": f"p{i}.png", "size": len(data), "contentType": "image/png",
+                                      "sha256": sha256(data)})
+            up = r.json()
+            etag = await put_part(http, up["parts"][0]["url"], data)
+            done = await http.post(f"{api.url}/files/{up['fileId']}/part-complete", headers=user.headers,
+                                   json={"partNumber": 1, "etag": etag})
+            assert done.json()["status"] == "verifying", done.text
+            ids.append(up["fileId"])
+            blobs.append(data)
+        for fid in ids:
+            assert await redis.zscore(s.job_queue, f"verify:{fid}") is not None
+            assert await redis.zscore(s.job_queue, f"thumb:{fid}") is None
+        worker = WorkerProc(tmp_path, s, "worker-vt", **SHORT).start()
+
+        async def all_done() -> bool:
+            n = await db.fetchval("SELECT count(*) FROM files WHERE id = any($1::uuid[]) AND status = 'available'"
+                                  " AND thumbnail_state = 'done'", [uuid.UUID(i) for i in ids])
+            return n == len(ids)
+
+        await wait_for(all_done, 60, "every verified upload's thumbnail")
+    finally:
+        if worker is not None:
+            worker.stop()
+        api.stop()
+        await redis.aclose()

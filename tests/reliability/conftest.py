@@ -3,8 +3,6 @@ API, the worker) that a test may stop and start, and clients on the test's own e
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import httpx
 import msgspec
@@ -53,8 +51,3 @@ async def weed_store(settings: Settings, own_weed: OwnWeed):
     store: Storage = hot_storage(on_weed(settings, own_weed))
     yield store
     await store.close()
-
-
-async def started(proc_start, *args, **kwargs):
-    """Start a process (blocking helper) off the event loop."""
-    return await asyncio.to_thread(proc_start, *args, **kwargs)

@@ -9,9 +9,7 @@ import os
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import asyncpg
 import pytest
-import pytest_asyncio
 
 from service.app import create_app
 from service.config import load_settings
@@ -42,13 +40,6 @@ def openapi_file_id_operations() -> set[tuple[str, str]]:
     doc = create_app(load_settings({}, dotenv=None)).openapi_schema.to_schema()
     return {(method.upper(), path) for path, item in doc["paths"].items() if "{file_id}" in path
             for method in item if method in ("get", "head", "post", "put", "patch", "delete")}
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def db(settings):
-    conn = await asyncpg.connect(settings.database_url)
-    yield conn
-    await conn.close()
 
 
 async def test_another_users_ids_are_404_on_every_endpoint(client, http, db):

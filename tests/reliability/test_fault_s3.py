@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 
-import httpx
 
 from tests.reliability.conftest import on_weed
 from tests.reliability.procs import ApiProc

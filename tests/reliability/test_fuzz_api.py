@@ -22,21 +22,16 @@ MAX_EXAMPLES = int(os.environ.get("MYBOX_FUZZ_EXAMPLES", "25"))
 
 
 @pytest.fixture(scope="module")
-def fuzz_api(settings_for_fuzz, tmp_path_factory):
+def fuzz_api(settings, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("fuzz")
     redis = OwnRedis(workdir).start()
-    api = ApiProc(workdir, settings_for_fuzz, MYBOX_REDIS_URL=redis.url,
+    api = ApiProc(workdir, settings, MYBOX_REDIS_URL=redis.url,
                   MYBOX_SMALL_UPLOAD_MAX_BYTES=str(1024 * 1024)).start()
     try:
         yield api
     finally:
         api.stop()
         redis.kill()
-
-
-@pytest.fixture(scope="module")
-def settings_for_fuzz(settings):
-    return settings
 
 
 class FuzzUser:

@@ -89,7 +89,10 @@ class _PatientBackoff(ExponentialBackoff):
 
 def redis_settings(settings: Settings) -> RedisSettings:
     """The worker's Redis connection: every command retries through an outage (arq would
-    otherwise let the first refused connection end the worker process)."""
+    otherwise let the first refused connection end the worker process). A stop requested while
+    Redis is away waits in arq's final health-key cleanup until the supervisor's grace period
+    ends (compose: stop_grace_period; the local stack: 10 s) and is then killed, which loses
+    nothing: running jobs were already cancelled and are re-queued."""
     return dataclasses.replace(RedisSettings.from_dsn(settings.redis_url),
                                # OSError: a refused connect (the retry wraps redis-py's connect too)
                                retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -78,11 +79,49 @@ class Tx:
         self._after_commit.clear()
 
 
+# the connection died (Postgres restarted, the network dropped), or its protocol state was left
+# confused by the server going away: nothing to roll back, and the request may be retried
+CONNECTION_GONE = (asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.PostgresConnectionError,
+                   asyncpg.exceptions.OperatorInterventionError, OSError)
+
+
+async def _begin(pool: asyncpg.Pool) -> tuple[Any, Any]:
+    """A pooled connection inside a new transaction. After a Postgres restart the pool can still
+    hold connections it does not know are dead yet; BEGIN is where that shows, and nothing has
+    happened yet, so a second try with a fresh connection is safe."""
+    for attempt in range(2):
+        conn = await pool.acquire()
+        tr = conn.transaction()
+        try:
+            await tr.start()
+            return conn, tr
+        except CONNECTION_GONE:
+            with contextlib.suppress(Exception):
+                await pool.release(conn)
+            if attempt:
+                raise
+            log.warning("a pooled database connection was dead; retrying with a fresh one")
+    raise AssertionError("unreachable")
+
+
 @asynccontextmanager
 async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Tx]:
-    """One transaction: commits when the block ends cleanly, then runs after-commit work."""
-    async with pool.acquire() as conn:
-        tx = Tx(conn)
-        async with conn.transaction():
+    """One transaction: commits when the block ends cleanly, then runs after-commit work.
+    When the block fails, cleanup on a dead connection never replaces the block's own error
+    (the server has discarded the transaction anyway)."""
+    conn, tr = await _begin(pool)
+    tx = Tx(conn)
+    try:
+        try:
             yield tx
+        except BaseException:
+            with contextlib.suppress(*CONNECTION_GONE):
+                await tr.rollback()
+            raise
+        await tr.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await pool.release(conn)
+        raise
+    await pool.release(conn)
     await tx.run_after_commit()

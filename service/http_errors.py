@@ -10,6 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from service.db import CONNECTION_GONE
 from service.errors import DomainError, error_body
 from service.storage import StorageUnavailable
 
@@ -51,8 +52,7 @@ def exception_handler(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, StorageUnavailable):
         status, code, message, field = 503, "storage_unavailable", str(exc), None
         headers = {"Retry-After": "5"}
-    elif isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                          asyncpg.InterfaceError, ConnectionError, OSError, TimeoutError)):
+    elif isinstance(exc, (*CONNECTION_GONE, asyncpg.TooManyConnectionsError, ConnectionError, TimeoutError)):
         log.warning("dependency unavailable: %r", exc)
         status, code, message, field = 503, "unavailable", "a backing service is unavailable; retry shortly", None
         headers = {"Retry-After": "5"}

@@ -11,6 +11,7 @@ shutdown_grace_seconds, then cancels the rest, which arq re-queues for the next 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -18,6 +19,10 @@ import pyvips
 from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.config import Settings, load_settings
 from service.db import create_pool
@@ -73,6 +78,28 @@ async def _connect_pool(settings: Settings, attempts: int = 30):
             await asyncio.sleep(1)
 
 
+class _PatientBackoff(ExponentialBackoff):
+    """Redis away: the worker keeps retrying (backoff capped at a few seconds) instead of exiting,
+    and says so in the log now and then."""
+
+    def compute(self, failures: int) -> float:
+        if failures == 1 or failures % 12 == 0:
+            log.warning("Redis is not answering (try %d); the worker waits for it", failures)
+        return super().compute(failures)
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    """The worker's Redis connection: every command retries through an outage (arq would
+    otherwise let the first refused connection end the worker process). A stop requested while
+    Redis is away waits in arq's final health-key cleanup until the supervisor's grace period
+    ends (compose: stop_grace_period; the local stack: 10 s) and is then killed, which loses
+    nothing: running jobs were already cancelled and are re-queued."""
+    return dataclasses.replace(RedisSettings.from_dsn(settings.redis_url),
+                               # OSError: a refused connect (the retry wraps redis-py's connect too)
+                               retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
+                               retry=Retry(_PatientBackoff(cap=5, base=0.25), retries=-1))
+
+
 def make_worker_settings(settings: Settings, config: WorkerConfig | None = None, *,
                          with_cron: bool = True) -> dict[str, Any]:
     """arq worker settings (a dict arq accepts wherever it takes a WorkerSettings class)."""
@@ -95,7 +122,7 @@ def make_worker_settings(settings: Settings, config: WorkerConfig | None = None,
         "on_startup": startup,
         "on_shutdown": shutdown,
         "ctx": {"settings": settings, "config": config},
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": redis_settings(settings),
         "queue_name": settings.job_queue,
         "health_check_key": settings.job_queue + ":health-check",
         "health_check_interval": config.health_check_interval_seconds,

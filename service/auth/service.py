@@ -51,12 +51,13 @@ async def login(tx: Tx, username: str, password: str, *, addr: str, throttle: Lo
     """Check credentials (throttled on failures) and mint a new token; older tokens stay valid."""
     if len(username) > 64 or len(password) > 1024:
         raise Unauthorized("wrong username or password", code="bad_credentials")
-    await throttle.check(username, addr)
+    counted = await throttle.attempt(username, addr)  # counted before the check: bursts cannot race it
     row = await queries.user_by_name(tx.conn, username)
     ok = await verify_password_async(password, row["password_hash"] if row else None)
     if not ok or row is None:
-        await throttle.record_failure(username, addr)
         raise Unauthorized("wrong username or password", code="bad_credentials")
+    if counted:
+        await throttle.succeeded(username, addr)
     token = secrets.token_urlsafe(32)
     token_id = uuid.uuid4()
     expires_at = datetime.now(timezone.utc) + timedelta(seconds=ttl_seconds)

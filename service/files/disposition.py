@@ -9,7 +9,8 @@ from urllib.parse import quote
 
 # RFC 8187 attr-char beyond ALPHA / DIGIT: ! # $ & + - . ^ _ ` | ~  (quote() keeps _.-~ itself)
 _ATTR_SAFE = "!#$&+^`|"
-_UNSAFE_ASCII = re.compile(r'[^\x20-\x7e]|["\\%;]')
+# also '/' and '\\': a client that saves under the plain `filename` gets no directory from it
+_UNSAFE_ASCII = re.compile(r'[^\x20-\x7e]|["\\%;/]')
 
 
 def ascii_fallback(name: str, default: str = "download") -> str:

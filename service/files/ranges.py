@@ -11,7 +11,14 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 from service.errors import RangeNotSatisfiable
 
-_RANGE_RE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.IGNORECASE)
+_RANGE_RE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", re.IGNORECASE | re.ASCII)
+_BEYOND_ANY_FILE = 10**18  # a position with more digits than this is past the end of any file
+
+
+def _position(digits: str) -> int:
+    """A byte position; a number too long to convert (Python refuses > 4300 digits) is simply
+    beyond the end of any file."""
+    return int(digits) if len(digits) <= 18 else _BEYOND_ANY_FILE
 
 
 def http_date(moment: datetime) -> str:
@@ -48,12 +55,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if first == "" and last == "":
         return None
     if first == "":  # suffix: the last N bytes
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             raise unsatisfiable
         return max(size - suffix, 0), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = _position(first)
+    end = _position(last) if last else size - 1
     if last and end < start:
         raise unsatisfiable
     if start >= size:

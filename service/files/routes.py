@@ -3,12 +3,14 @@ presigned download URL, thumbnail, delete. Handlers only translate HTTP to servi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, AsyncIterator
 
 from litestar import Request, Response, delete, get, head, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.exceptions import InternalServerException
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -42,7 +44,22 @@ def _content_length(request: Request[Any, Any, Any]) -> int | None:
         raise Invalid("Content-Length must be a number", code="invalid_content_length") from None
 
 
-@post("/files", status_code=HTTP_201_CREATED, tags=["files"], request_max_body_size=None)
+@dataclass
+class UploadOperation(Operation):
+    """POST /files reads its body as a stream (no `data` parameter), so its form is declared here
+    for the OpenAPI document: API clients and the schema fuzzer then know what to send."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(required=True, content={"multipart/form-data": OpenAPIMediaType(
+            schema=Schema(type=OpenAPIType.OBJECT, required=["file"], properties={
+                "file": Schema(type=OpenAPIType.STRING, format="binary", description="the file (its name is kept)"),
+                "sha256": Schema(type=OpenAPIType.STRING, pattern="^[0-9a-fA-F]{64}$",
+                                 description="optional: the file's SHA-256 (hex); a mismatch is 400"),
+            }))})
+
+
+@post("/files", status_code=HTTP_201_CREATED, tags=["files"], request_max_body_size=None,
+      operation_class=UploadOperation)
 async def upload_file(request: Request[Any, Any, Any], state: State, settings: Settings,
                       user: AuthUser) -> Response[FileInfo]:
     """Upload a file as multipart/form-data: part `file`, optional field `sha256` (hex, before or

@@ -231,7 +231,11 @@ async def _finalize(tx: Tx, storage: Storage, redis: ArqRedis | None, settings: 
     await queries.finish(tx.conn, s.file_id, status)
     log.info("upload %s completed: %d parts, %d bytes, %s", s.file_id, s.part_count, size, status)
     enqueue_after_commit(tx, redis, settings.job_queue, "verify_checksum", fid, job_id=f"verify:{fid}")
-    enqueue_after_commit(tx, redis, settings.job_queue, "thumbnail", fid, job_id=f"thumb:{fid}")
+    if status == "available":
+        # a `verifying` file gets its thumbnail job from verify_checksum once it is available; a
+        # thumbnail job queued now would only skip it, and while that job is in flight its id
+        # swallows the verification's enqueue (the thumbnail then waited for reconciliation)
+        enqueue_after_commit(tx, redis, settings.job_queue, "thumbnail", fid, job_id=f"thumb:{fid}")
     return PartCompleteOut(file_id=s.file_id, status=status, completed_parts=_all_parts(s), part_count=s.part_count)
 
 

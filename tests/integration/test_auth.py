@@ -125,10 +125,9 @@ async def test_throttle_per_address(settings):
     throttle = LoginThrottle(redis, per_user=1000, per_addr=5, window=30)
     addr = f"10.9.{secrets.randbelow(255)}.{secrets.randbelow(255)}-{secrets.token_hex(3)}"
     for i in range(5):
-        await throttle.check(f"name{i}", addr)
-        await throttle.record_failure(f"name{i}", addr)
+        assert await throttle.attempt(f"name{i}", addr)  # counted; each one failed
     with pytest.raises(Exception) as info:
-        await throttle.check("fresh-name", addr)
+        await throttle.attempt("fresh-name", addr)
     assert getattr(info.value, "status", None) == 429
     await redis.aclose()
 

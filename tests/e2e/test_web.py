@@ -58,10 +58,7 @@ async def web(settings, live_server):
 
 @pytest.fixture(scope="module")
 def worker(settings, live_server):
-    """The arq worker (thumbnails, checksum verification), when the worker room's jobs exist."""
-    if not (ROOT / "worker" / "thumbnails.py").is_file():
-        yield None
-        return
+    """The arq worker (thumbnails, checksum verification) as a real process."""
     # it sets the bucket's CORS rules at start: they must keep allowing the live server's origin
     env = {**os.environ, **settings_env(settings), "MYBOX_LOG_LEVEL": "WARNING",
            "MYBOX_CORS_ORIGINS": ",".join([live_server.url, *settings.cors_origins])}
@@ -332,8 +329,6 @@ async def test_cancel_aborts_the_upload(browser, web, files):
 
 
 async def test_thumbnail_appears(browser, web, worker, files):
-    if worker is None:
-        pytest.skip("the worker's thumbnail job is not on this branch")
     context, ui = await new_ui(browser, web, viewport={"width": 1280, "height": 900})
     try:
         await ui.page.set_input_files("#picker", [str(files["photo"])])

@@ -1,8 +1,5 @@
-"""The only module that talks S3 (MinIO in production, SeaweedFS locally).
-
-Keeps to the S3 API both servers share: buckets, CORS, streamed multipart PUT, ranged GET,
-presigned GET/PUT (signed for the public host), ListParts, complete/abort, copy, delete.
-"""
+"""The Storage class: one S3 endpoint and bucket (objects, streamed PUT, ranged GET, copy,
+presigned URLs for the public host), plus the multipart operations it mixes in."""
 
 from __future__ import annotations
 
@@ -10,20 +7,21 @@ import asyncio
 import base64
 import hashlib
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from io import BytesIO
 from typing import AsyncIterator
-from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import aiohttp
 from miniopy_async import Minio
 from miniopy_async.commonconfig import ComposeSource, CopySource
 from miniopy_async.datatypes import Part
-from miniopy_async.error import InvalidResponseError, S3Error, ServerError
+from miniopy_async.error import S3Error
 
 from service.errors import TooLarge
+from service.storage.multipart import MultipartOps
+from service.storage.types import (ListedObject, ObjectMissing, ObjectStat, StorageUnavailable, _endpoint,
+                                   _translate, normalize_etag)
 
 log = logging.getLogger("mybox.storage")
 
@@ -31,62 +29,7 @@ STREAM_PART_SIZE = 8 * 1024 * 1024  # measured best here: 8 MiB parts, 2 in flig
 STREAM_PARALLEL = 2
 
 
-class StorageUnavailable(Exception):
-    """S3 did not answer (down, refused, timed out, 5xx)."""
-
-
-class ObjectMissing(Exception):
-    """The object (or upload) does not exist in S3."""
-
-
-@dataclass(frozen=True)
-class StoredPart:
-    part_number: int
-    etag: str
-    size: int
-
-
-@dataclass(frozen=True)
-class ListedObject:
-    key: str
-    size: int
-    last_modified: datetime | None
-
-
-@dataclass(frozen=True)
-class PendingUpload:
-    key: str
-    upload_id: str
-    initiated: datetime | None
-
-
-@dataclass(frozen=True)
-class ObjectStat:
-    size: int
-    etag: str
-    content_type: str | None
-
-
-def _endpoint(url: str) -> tuple[str, bool]:
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    return parts.netloc, parts.scheme == "https"
-
-
-def normalize_etag(etag: str) -> str:
-    return etag.strip().strip('"').lower()
-
-
-def _translate(exc: BaseException) -> BaseException:
-    if isinstance(exc, S3Error):
-        if exc.code in ("NoSuchKey", "NoSuchUpload", "NoSuchBucket", "NotFound"):
-            return ObjectMissing(f"{exc.code}: {exc.message}")
-        return exc
-    if isinstance(exc, (ServerError, InvalidResponseError, aiohttp.ClientError, OSError, asyncio.TimeoutError)):
-        return StorageUnavailable(f"object storage unavailable: {type(exc).__name__}")
-    return exc
-
-
-class Storage:
+class Storage(MultipartOps):
     """One S3 endpoint and bucket, plus a second client that signs URLs for the public host."""
 
     def __init__(self, *, endpoint: str, public_endpoint: str, access_key: str, secret_key: str,
@@ -342,79 +285,6 @@ class Storage:
         return await self.signer.get_presigned_url(
             "PUT", self.bucket, key, expires=expires,
             extra_query_params={"uploadId": upload_id, "partNumber": str(part_number)})
-
-    # --- multipart (client-driven, presigned parts) -------------------------------------
-    async def create_multipart(self, key: str, content_type: str) -> str:
-        headers = {"Content-Type": content_type}
-        if self.storage_class:
-            headers["x-amz-storage-class"] = self.storage_class
-        try:
-            return await self.client._create_multipart_upload(self.bucket, key, headers)
-        except Exception as exc:
-            raise _translate(exc) from exc
-
-    async def list_parts(self, key: str, upload_id: str, *, page_size: int = 1000) -> list[StoredPart]:
-        """All uploaded parts, following ListParts pagination past 1,000 parts (page_size is
-        the max-parts of each page; smaller pages only exist to test the loop)."""
-        out: list[StoredPart] = []
-        marker: str | None = None
-        try:
-            while True:
-                res = await self.client._list_parts(self.bucket, key, upload_id, max_parts=page_size,
-                                                    part_number_marker=marker)
-                out.extend(StoredPart(p.part_number, normalize_etag(p.etag), int(p.size or 0)) for p in res.parts)
-                if not res.is_truncated or not res.next_part_number_marker:
-                    return out
-                marker = str(res.next_part_number_marker)
-        except Exception as exc:
-            raise _translate(exc) from exc
-
-    async def get_part(self, key: str, upload_id: str, part_number: int) -> list[StoredPart]:
-        """What S3 lists for one part number, in one request whatever the number: a ListParts page
-        that starts right before it (part-number-marker = n - 1). Usually one entry; SeaweedFS
-        keeps every upload of a part number (CompleteMultipartUpload picks the one whose ETag
-        it is given), so all of them are returned. Empty when the part was never uploaded."""
-        try:
-            res = await self.client._list_parts(self.bucket, key, upload_id, max_parts=16,
-                                                part_number_marker=str(part_number - 1) if part_number > 1 else None)
-        except Exception as exc:
-            raise _translate(exc) from exc
-        return [StoredPart(p.part_number, normalize_etag(p.etag), int(p.size or 0))
-                for p in res.parts if p.part_number == part_number]
-
-    async def list_multipart_uploads(self, prefix: str = "") -> AsyncIterator[PendingUpload]:
-        """Every unfinished multipart upload under prefix (ListMultipartUploads, paginated)."""
-        key_marker: str | None = None
-        id_marker: str | None = None
-        while True:
-            try:
-                res = await self.client._list_multipart_uploads(self.bucket, prefix=prefix or None,
-                                                                key_marker=key_marker, upload_id_marker=id_marker)
-            except Exception as exc:
-                raise _translate(exc) from exc
-            for u in res.uploads:
-                yield PendingUpload(u.object_name, u.upload_id or "", u.initiated_time)
-            if not res.is_truncated or not (res.next_key_marker or res.next_upload_id_marker):
-                return
-            key_marker, id_marker = res.next_key_marker, res.next_upload_id_marker
-
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-        try:
-            await self.client._complete_multipart_upload(
-                self.bucket, key, upload_id, [Part(n, e) for n, e in sorted(parts)])
-        except Exception as exc:
-            raise _translate(exc) from exc
-
-    async def abort_multipart(self, key: str, upload_id: str) -> bool:
-        """Abort an upload; False (not an error) when S3 no longer knows it."""
-        try:
-            await self.client._abort_multipart_upload(self.bucket, key, upload_id)
-            return True
-        except Exception as exc:
-            err = _translate(exc)
-            if isinstance(err, ObjectMissing):
-                return False
-            raise err from exc
 
 
 def hot_storage(settings) -> Storage:  # settings: service.config.Settings

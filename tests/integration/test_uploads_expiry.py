@@ -19,7 +19,7 @@ from service.uploads import sweep as uploads_sweep
 from tests.conftest import make_settings, register_user
 from tests.integration.uploads_support import PART, http, init, pool, put_part, report, storage  # noqa: F401
 
-TTL = 2          # seconds: sessions expire fast here
+TTL = 5          # seconds: sessions expire fast here (room for a part PUT on a loaded machine)
 INTERVAL = 1     # sweep interval
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from service.db import Tx
 from service.errors import Conflict
@@ -175,4 +176,4 @@ async def request_restore(tx: Tx, user_id: UUID, raw_id: str, *, archive: bool) 
                        f" ({where if row.tier == 'cold' else 'it is hot'}); download it directly",
                        code="not_archived")
     await q.mark_restoring(tx.conn, row.id)
-    return await owned(tx, user_id, raw_id)
+    return msgspec.structs.replace(row, status="restoring")

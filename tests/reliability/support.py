@@ -9,35 +9,23 @@ import hashlib
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 
 import asyncpg
 import httpx
 
 from service.storage import ObjectMissing, Storage
+from tests.conftest import UserCtx
 
 BOUNDARY = "rElIaBiLiTyBoUnDaRy"
 
 
-@dataclass
-class ApiUser:
-    username: str
-    password: str
-    token: str
-    id: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-async def register(http: httpx.AsyncClient, base: str = "", password: str = "correct-horse-1") -> ApiUser:
+async def register(http: httpx.AsyncClient, base: str = "", password: str = "correct-horse-1") -> UserCtx:
     name = f"r{secrets.token_hex(6)}"
     r = await http.post(f"{base}/auth/register", json={"username": name, "password": password})
     assert r.status_code == 201, r.text
     t = await http.post(f"{base}/auth/token", json={"username": name, "password": password})
     assert t.status_code == 200, t.text
-    return ApiUser(name, password, t.json()["token"], r.json()["id"])
+    return UserCtx(name, password, t.json()["token"], r.json()["id"])
 
 
 def form_body(data: bytes, name: str = "file.bin", content_type: str = "application/octet-stream",
@@ -51,7 +39,7 @@ def form_body(data: bytes, name: str = "file.bin", content_type: str = "applicat
         "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
 
 
-async def upload_small(http: httpx.AsyncClient, user: ApiUser, data: bytes, name: str = "file.bin",
+async def upload_small(http: httpx.AsyncClient, user: UserCtx, data: bytes, name: str = "file.bin",
                        base: str = "", **kwargs) -> httpx.Response:
     body, headers = form_body(data, name, **kwargs)
     return await http.post(f"{base}/files", content=body, headers={**user.headers, **headers})
